@@ -1,0 +1,18 @@
+"""gru_props: prove a GRU implementation right, or show exactly where it is wrong.
+
+Reference GRUs in three tiers (``gru_props.level1``, ``level2``, ``level3``;
+the top-level ``gru_step`` and ``gru_forward`` are Level 3's), the parameter
+container ``GRUParams`` with converters for PyTorch, Keras and ONNX, and
+``check_implementation``, which vets a user's GRU with Hypothesis.
+"""
+
+from gru_props._params import GRUParams
+from gru_props.level3 import gru_forward, gru_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRUParams",
+    "gru_forward",
+    "gru_step",
+]

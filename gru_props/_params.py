@@ -1,0 +1,391 @@
+"""``GRUParams``: the per-gate GRU weights, and converters to and from frameworks.
+
+Gate names follow the SPEC: z (update), r (reset), n (candidate, "h tilde").
+Row-vector convention: ``x_t @ W_z`` with ``W_z`` of shape (D, H).
+
+Framework layouts (see ``shared/notes/gru-conventions.md``):
+
+=========  ==========  ==============================  =========================
+framework  gate order  weights                         biases
+=========  ==========  ==============================  =========================
+PyTorch    r, z, n     weight_ih (3H, D), hh (3H, H)   bias_ih, bias_hh (3H,)
+Keras      z, r, h     kernel (D, 3H), recurrent (H,3H) (3H,) or (2, 3H)
+ONNX       z, r, h     W (1, 3H, D), R (1, 3H, H)      B (1, 6H) = [Wb, Rb]
+=========  ==========  ==============================  =========================
+
+Recurrent biases of z and r fold into ``b_z`` and ``b_r``; the recurrent bias
+of the candidate is ``b_hn`` (the one bias that cannot be folded when the reset
+gate is applied after the recurrent matrix product).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from gru_props._validation import as_real_array, check_positive_int, compute_dtype
+
+__all__ = ["GRUParams"]
+
+_WEIGHTS = ("W_z", "W_r", "W_n")
+_RECURRENT = ("U_z", "U_r", "U_n")
+_BIASES = ("b_z", "b_r", "b_n", "b_hn")
+_FIELDS = _WEIGHTS + _RECURRENT + _BIASES
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GRUParams:
+    """The parameters of a single-layer, one-direction GRU, one array per gate.
+
+    ====================  ======  =====================================
+    field                 shape   role
+    ====================  ======  =====================================
+    ``W_z, W_r, W_n``     (D, H)  input weights (update, reset, candidate)
+    ``U_z, U_r, U_n``     (H, H)  recurrent weights
+    ``b_z, b_r, b_n``     (H,)    biases (recurrent z/r biases folded in)
+    ``b_hn``              (H,)    recurrent bias of the candidate
+    ====================  ======  =====================================
+
+    Construction copies every array into one common floating dtype (float32
+    stays float32, float64 stays float64, integers become float64) and makes
+    the copies read-only, so a ``GRUParams`` never changes after it is built
+    and never aliases the caller's arrays.
+
+    Raises:
+        TypeError: a field is not a real numeric array (complex, boolean,
+            strings, objects).
+        ValueError: a field has the wrong rank or a shape inconsistent with
+            ``W_z``'s (D, H); the message names the field, the expected shape
+            and the shape received.
+    """
+
+    W_z: np.ndarray
+    W_r: np.ndarray
+    W_n: np.ndarray
+    U_z: np.ndarray
+    U_r: np.ndarray
+    U_n: np.ndarray
+    b_z: np.ndarray
+    b_r: np.ndarray
+    b_n: np.ndarray
+    b_hn: np.ndarray
+
+    def __post_init__(self) -> None:
+        arrays = {name: as_real_array(f"GRUParams.{name}", getattr(self, name)) for name in _FIELDS}
+        W_z = arrays["W_z"]
+        if W_z.ndim != 2:
+            raise ValueError(
+                f"GRUParams.W_z: expected a 2-D array of shape (D, H); got shape {W_z.shape}."
+            )
+        D, H = W_z.shape
+        if H < 1:
+            raise ValueError(
+                f"GRUParams.W_z: expected shape (D, H) with H >= 1 hidden units; got {W_z.shape}."
+            )
+        expected = {}
+        expected.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in _WEIGHTS})
+        expected.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in _RECURRENT})
+        expected.update({n: ((H,), f"(H,) = ({H},)") for n in _BIASES})
+        for name, (shape, text) in expected.items():
+            got = arrays[name].shape
+            if got != shape:
+                raise ValueError(
+                    f"GRUParams.{name}: expected shape {text}, as set by W_z of shape "
+                    f"(D, H) = ({D}, {H}); got {got}."
+                )
+        dtype = compute_dtype(*(a.dtype for a in arrays.values()))
+        for name, arr in arrays.items():
+            copy = np.array(arr, dtype=dtype, copy=True)
+            copy.setflags(write=False)
+            object.__setattr__(self, name, copy)
+        object.__setattr__(self, "_cache", {})
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def D(self) -> int:
+        """Input features D."""
+        return int(self.W_z.shape[0])
+
+    @property
+    def H(self) -> int:
+        """Hidden units H."""
+        return int(self.W_z.shape[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The common dtype of every array (float32 or float64, usually)."""
+        return self.W_z.dtype
+
+    def __repr__(self) -> str:
+        return f"GRUParams(D={self.D}, H={self.H}, dtype={self.dtype})"
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """The ten arrays by field name, in SPEC order."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def astype(self, dtype: Any) -> "GRUParams":
+        """A copy with every array cast to ``dtype`` (e.g. ``np.float32``)."""
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
+        return GRUParams(**{k: v.astype(dt) for k, v in self.arrays().items()})
+
+    def replace(self, **changes: Any) -> "GRUParams":
+        """A copy with the named arrays replaced (shapes are checked again)."""
+        unknown = set(changes) - set(_FIELDS)
+        if unknown:
+            raise TypeError(
+                f"GRUParams.replace: unknown field(s) {sorted(unknown)}; fields are {list(_FIELDS)}."
+            )
+        return GRUParams(**{**self.arrays(), **changes})
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def random(
+        cls,
+        D: int,
+        H: int,
+        *,
+        seed: Union[int, np.random.Generator, None] = 0,
+        scale: Optional[float] = None,
+        dtype: Any = np.float64,
+    ) -> "GRUParams":
+        """Seeded random parameters, uniform in [-scale, scale].
+
+        ``scale`` defaults to ``1/sqrt(H)``, PyTorch's initialisation. The same
+        ``seed`` always gives the same parameters.
+
+        Raises:
+            TypeError / ValueError: ``D`` or ``H`` not a positive integer (D may be 0),
+                ``scale`` negative or not finite, ``dtype`` not floating.
+        """
+        D = check_positive_int("D", D, minimum=0)
+        H = check_positive_int("H", H, minimum=1)
+        if scale is None:
+            scale = 1.0 / np.sqrt(H)
+        if not np.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale: expected a finite number >= 0; got {scale!r}.")
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        shapes = {n: (D, H) for n in _WEIGHTS}
+        shapes.update({n: (H, H) for n in _RECURRENT})
+        shapes.update({n: (H,) for n in _BIASES})
+        return cls(**{n: rng.uniform(-scale, scale, size=s).astype(dt) for n, s in shapes.items()})
+
+    @classmethod
+    def zeros(cls, D: int, H: int, *, dtype: Any = np.float64) -> "GRUParams":
+        """All-zero parameters (every gate at 0.5, candidate 0)."""
+        return cls.random(D, H, scale=0.0, dtype=dtype)
+
+    # ----------------------------------------------------------------- PyTorch
+    @classmethod
+    def from_torch(cls, gru: Any) -> "GRUParams":
+        """From a ``torch.nn.GRU`` (one layer, one direction) or its ``state_dict()``.
+
+        PyTorch stacks gates in the order r, z, n: ``weight_ih_l0`` is (3H, D),
+        ``weight_hh_l0`` is (3H, H), ``bias_ih_l0`` and ``bias_hh_l0`` are (3H,).
+        PyTorch's GRU is the ``reset_after=True`` convention. The dtype of the
+        tensors is kept.
+
+        Raises:
+            ValueError: more than one layer, bidirectional, missing weights, or
+                shapes that do not stack three gates.
+        """
+        if hasattr(gru, "state_dict") and callable(gru.state_dict):
+            layers = getattr(gru, "num_layers", 1)
+            if layers != 1 or getattr(gru, "bidirectional", False):
+                raise ValueError(
+                    f"gru: expected a single-layer, one-direction torch.nn.GRU; got "
+                    f"num_layers={layers}, bidirectional={getattr(gru, 'bidirectional', False)}. "
+                    f"Convert each layer/direction separately from its state_dict entries."
+                )
+            state = gru.state_dict()
+        elif isinstance(gru, Mapping):
+            state = gru
+        else:
+            raise TypeError(
+                f"gru: expected a torch.nn.GRU or its state_dict(); got a {type(gru).__name__}."
+            )
+        extra = sorted(set(state) - {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"})
+        if extra:
+            raise ValueError(
+                f"gru: expected the state_dict of a single-layer, one-direction GRU "
+                f"(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0); it also holds {extra}."
+            )
+        for key in ("weight_ih_l0", "weight_hh_l0"):
+            if key not in state:
+                raise ValueError(f"gru: the state_dict has no {key!r}; keys are {sorted(state)}.")
+        w_ih = _to_numpy("weight_ih_l0", state["weight_ih_l0"])
+        w_hh = _to_numpy("weight_hh_l0", state["weight_hh_l0"])
+        H = _three_gates("weight_hh_l0", w_hh, "(3H, H)")
+        _three_gates("weight_ih_l0", w_ih, "(3H, D)", H)
+        if w_hh.shape != (3 * H, H):
+            raise ValueError(f"weight_hh_l0: expected shape (3H, H) = ({3 * H}, {H}); got {w_hh.shape}.")
+        zeros = np.zeros(3 * H, dtype=w_ih.dtype)
+        b_ih = _to_numpy("bias_ih_l0", state["bias_ih_l0"]) if "bias_ih_l0" in state else zeros
+        b_hh = _to_numpy("bias_hh_l0", state["bias_hh_l0"]) if "bias_hh_l0" in state else zeros
+        for key, b in (("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh)):
+            if b.shape != (3 * H,):
+                raise ValueError(f"{key}: expected shape (3H,) = ({3 * H},); got {b.shape}.")
+        r, z, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
+        return cls(
+            W_z=w_ih[z].T, W_r=w_ih[r].T, W_n=w_ih[n].T,
+            U_z=w_hh[z].T, U_r=w_hh[r].T, U_n=w_hh[n].T,
+            b_z=b_ih[z] + b_hh[z], b_r=b_ih[r] + b_hh[r], b_n=b_ih[n], b_hn=b_hh[n],
+        )
+
+    def to_torch(self) -> Dict[str, Any]:
+        """A ``state_dict`` for ``torch.nn.GRU(D, H)``: load it with ``gru.load_state_dict``.
+
+        Folded biases go to ``bias_ih_l0``; ``bias_hh_l0`` holds only ``b_hn``.
+        Requires torch (the ``reference`` extra).
+        """
+        torch = _import_optional("torch", "to_torch")
+        w_ih = np.concatenate([self.W_r, self.W_z, self.W_n], axis=1).T
+        w_hh = np.concatenate([self.U_r, self.U_z, self.U_n], axis=1).T
+        b_ih = np.concatenate([self.b_r, self.b_z, self.b_n])
+        b_hh = np.concatenate([np.zeros_like(self.b_r), np.zeros_like(self.b_z), self.b_hn])
+        return {
+            k: torch.from_numpy(np.ascontiguousarray(v))
+            for k, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh),
+                         ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh))
+        }
+
+    # ------------------------------------------------------------------- Keras
+    @classmethod
+    def from_keras(cls, kernel: Any, recurrent_kernel: Any, bias: Any = None) -> "GRUParams":
+        """From a Keras ``GRU`` layer's weights (``layer.get_weights()``).
+
+        Keras stacks gates in columns in the order z, r, h: ``kernel`` is
+        (D, 3H), ``recurrent_kernel`` (H, 3H), ``bias`` (3H,) when
+        ``reset_after=False`` or (2, 3H) (input row, recurrent row) when
+        ``reset_after=True`` (Keras' default). ``bias=None`` means
+        ``use_bias=False``.
+
+        Raises:
+            ValueError: shapes that do not stack three gates or do not agree.
+        """
+        k = as_real_array("kernel", kernel)
+        rk = as_real_array("recurrent_kernel", recurrent_kernel)
+        if rk.ndim != 2 or rk.shape[1] % 3 or rk.shape[0] * 3 != rk.shape[1]:
+            raise ValueError(f"recurrent_kernel: expected shape (H, 3H); got {rk.shape}.")
+        H = rk.shape[0]
+        if k.ndim != 2 or k.shape[1] != 3 * H:
+            raise ValueError(f"kernel: expected shape (D, 3H) with H = {H}; got {k.shape}.")
+        dt = compute_dtype(k.dtype, rk.dtype)
+        if bias is None:
+            b_in = b_rec = np.zeros(3 * H, dtype=dt)
+        else:
+            b = as_real_array("bias", bias)
+            if b.shape == (3 * H,):
+                b_in, b_rec = b, np.zeros(3 * H, dtype=b.dtype)
+            elif b.shape == (2, 3 * H):
+                b_in, b_rec = b[0], b[1]
+            else:
+                raise ValueError(
+                    f"bias: expected shape (3H,) = ({3 * H},) for reset_after=False or "
+                    f"(2, 3H) = (2, {3 * H}) for reset_after=True; got {b.shape}."
+                )
+        z, r, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
+        return cls(
+            W_z=k[:, z], W_r=k[:, r], W_n=k[:, n],
+            U_z=rk[:, z], U_r=rk[:, r], U_n=rk[:, n],
+            b_z=b_in[z] + b_rec[z], b_r=b_in[r] + b_rec[r], b_n=b_in[n], b_hn=b_rec[n],
+        )
+
+    def to_keras(self, reset_after: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(kernel, recurrent_kernel, bias)`` for ``keras.layers.GRU(H, reset_after=...)``.
+
+        With ``reset_after=False`` Keras has no recurrent bias, so ``b_hn`` is
+        folded into the candidate bias (exact in that convention).
+        """
+        kernel = np.concatenate([self.W_z, self.W_r, self.W_n], axis=1)
+        recurrent = np.concatenate([self.U_z, self.U_r, self.U_n], axis=1)
+        if reset_after:
+            bias = np.stack([
+                np.concatenate([self.b_z, self.b_r, self.b_n]),
+                np.concatenate([np.zeros_like(self.b_z), np.zeros_like(self.b_r), self.b_hn]),
+            ])
+        else:
+            bias = np.concatenate([self.b_z, self.b_r, self.b_n + self.b_hn])
+        return kernel, recurrent, bias
+
+    # -------------------------------------------------------------------- ONNX
+    @classmethod
+    def from_onnx(cls, W: Any, R: Any, B: Any = None) -> "GRUParams":
+        """From the inputs of an ONNX ``GRU`` node (one direction).
+
+        ONNX stacks gates in rows in the order z, r, h: ``W`` is (1, 3H, D),
+        ``R`` (1, 3H, H), ``B`` (1, 6H) = [Wb_z, Wb_r, Wb_h, Rb_z, Rb_r, Rb_h].
+        The leading num_directions axis may be omitted. ``B=None`` means zeros.
+        Which convention applies is the node's ``linear_before_reset``
+        attribute: 1 is ``reset_after=True``, 0 (default) ``reset_after=False``.
+
+        Raises:
+            ValueError: num_directions other than 1, or inconsistent shapes.
+        """
+        W = _drop_direction_axis("W", as_real_array("W", W), 2)
+        R = _drop_direction_axis("R", as_real_array("R", R), 2)
+        H = _three_gates("R", R, "(1, 3H, H)")
+        if R.shape != (3 * H, H):
+            raise ValueError(f"R: expected shape (1, 3H, H) = (1, {3 * H}, {H}); got {R.shape}.")
+        _three_gates("W", W, "(1, 3H, D)", H)
+        if B is None:
+            B = np.zeros(6 * H, dtype=compute_dtype(W.dtype, R.dtype))
+        else:
+            B = _drop_direction_axis("B", as_real_array("B", B), 1)
+            if B.shape != (6 * H,):
+                raise ValueError(f"B: expected shape (1, 6H) = (1, {6 * H}); got {B.shape}.")
+        z, r, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
+        Wb, Rb = B[: 3 * H], B[3 * H:]
+        return cls(
+            W_z=W[z].T, W_r=W[r].T, W_n=W[n].T,
+            U_z=R[z].T, U_r=R[r].T, U_n=R[n].T,
+            b_z=Wb[z] + Rb[z], b_r=Wb[r] + Rb[r], b_n=Wb[n], b_hn=Rb[n],
+        )
+
+    def to_onnx(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(W, R, B)`` for an ONNX ``GRU`` node: (1, 3H, D), (1, 3H, H), (1, 6H)."""
+        W = np.concatenate([self.W_z, self.W_r, self.W_n], axis=1).T[None]
+        R = np.concatenate([self.U_z, self.U_r, self.U_n], axis=1).T[None]
+        zero = np.zeros_like(self.b_z)
+        B = np.concatenate([self.b_z, self.b_r, self.b_n, zero, zero, self.b_hn])[None]
+        return np.ascontiguousarray(W), np.ascontiguousarray(R), B
+
+
+def _to_numpy(name: str, value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    return as_real_array(name, value)
+
+
+def _three_gates(name: str, arr: np.ndarray, expected: str, H: Optional[int] = None) -> int:
+    if arr.ndim != 2 or arr.shape[0] % 3 or (H is not None and arr.shape[0] != 3 * H):
+        h_text = f" with H = {H}" if H is not None else ""
+        raise ValueError(f"{name}: expected shape {expected}{h_text} (three stacked gates); got {arr.shape}.")
+    return arr.shape[0] // 3
+
+
+def _drop_direction_axis(name: str, arr: np.ndarray, ndim: int) -> np.ndarray:
+    if arr.ndim == ndim + 1:
+        if arr.shape[0] != 1:
+            raise ValueError(
+                f"{name}: expected num_directions = 1 in shape {arr.shape}; GRUParams holds one "
+                f"direction, convert {name}[0] (forward) and {name}[1] (reverse) separately."
+            )
+        return arr[0]
+    return arr
+
+
+def _import_optional(module: str, what: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ImportError(
+            f"{what} needs {module}, which is not installed. Install the reference extra: "
+            f"pip install 'gru_props[reference]'."
+        ) from None

@@ -1,0 +1,206 @@
+"""Argument checking shared by every tier.
+
+Every public entry point funnels its arguments through here, so that a wrong
+shape or dtype gets one kind of message everywhere: which argument, the shape
+expected in B/T/D/H terms, and the shape received.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Tuple
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gru_props._params import GRUParams
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+def as_real_array(name: str, value: Any) -> np.ndarray:
+    """Return ``value`` as a real numeric ndarray (no copy when possible).
+
+    Raises ``TypeError`` naming ``name`` for complex, boolean, string, object
+    or otherwise non-numeric input.
+    """
+    if value is None:
+        raise TypeError(f"{name}: expected an array of real numbers, got None.")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(
+            f"{name}: expected an array of real numbers, got {_describe(value)} "
+            f"that NumPy cannot turn into an array ({exc})."
+        ) from None
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise TypeError(
+            f"{name}: expected real numbers, got a boolean array of shape {arr.shape}; "
+            f"convert it with .astype(float) if the values are meant as 0.0 and 1.0."
+        )
+    if kind == "c":
+        raise TypeError(
+            f"{name}: expected real numbers, got a complex array (dtype {arr.dtype}) of "
+            f"shape {arr.shape}; a GRU is defined on real inputs, pass the real part explicitly."
+        )
+    if kind not in "fiu":
+        raise TypeError(
+            f"{name}: expected a numeric array (float32 or float64), got dtype "
+            f"{arr.dtype} from {_describe(value)}."
+        )
+    return arr
+
+
+def compute_dtype(*dtypes: np.dtype) -> np.dtype:
+    """The floating dtype a computation runs in.
+
+    float32 stays float32 and float64 stays float64; mixing them gives float64.
+    Integers are promoted to float64 and float16 to float32 (NumPy has no fast
+    half-precision matrix product).
+    """
+    dt = np.result_type(*dtypes)
+    if dt.kind in "iu":
+        return np.dtype(np.float64)
+    if dt == np.float16:
+        return np.dtype(np.float32)
+    return dt
+
+
+def _shape_error(name: str, expected: str, got: Tuple[int, ...], hint: str = "") -> ValueError:
+    msg = f"{name}: expected shape {expected}; got {got}."
+    if hint:
+        msg += " " + hint
+    return ValueError(msg)
+
+
+def check_hidden(
+    name: str, h: Any, B: int, H: int, dtype: np.dtype
+) -> np.ndarray:
+    """Validate an initial/previous hidden state of shape (B, H); None means zeros."""
+    if h is None:
+        return np.zeros((B, H), dtype=dtype)
+    arr = as_real_array(name, h)
+    if arr.shape != (B, H):
+        hint = ""
+        if arr.ndim == 1 and arr.shape == (H,):
+            hint = f"Add the batch axis: {name}[None, :] for B = 1."
+        elif arr.ndim == 3 and arr.shape[1:] == (B, H):
+            hint = (
+                f"This looks like PyTorch's (num_layers, B, H) h0; pass {name}[0] "
+                f"for a single-layer GRU."
+            )
+        raise _shape_error(name, f"(B, H) = ({B}, {H})", arr.shape, hint)
+    return arr
+
+
+def check_forward_args(
+    x: Any, h0: Any, params: "GRUParams"
+) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Validate ``gru_forward`` arguments.
+
+    Returns ``(x, h0, dtype)`` where ``x`` is (B, T, D), ``h0`` is (B, H) (zeros
+    when None was given) and ``dtype`` is the dtype of the result. Neither
+    array is copied unless a cast was needed, and neither is ever written to.
+    """
+    _check_params(params)
+    D, H = params.D, params.H
+    x = as_real_array("x", x)
+    if x.ndim != 3:
+        hint = ""
+        if x.ndim == 2:
+            hint = (
+                "For one time step use gru_step(x_t, h_prev, params) with x_t (B, D), "
+                "or add the time axis: x[:, None, :]."
+            )
+        raise ValueError(
+            f"x: expected a 3-D array of shape (B, T, D) with D = {D}; got a "
+            f"{x.ndim}-D array of shape {x.shape}. {hint}".rstrip()
+        )
+    B, T, Dx = x.shape
+    if Dx != D:
+        hint = ""
+        if T == D and Dx != D:
+            hint = "Is x time-major (T, B, D)? gru_props expects batch-first (B, T, D)."
+        raise _shape_error(
+            "x", f"(B, T, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x.shape, hint
+        )
+    if h0 is not None:
+        h0 = as_real_array("h0", h0)
+        dtype = compute_dtype(x.dtype, h0.dtype, params.dtype)
+    else:
+        dtype = compute_dtype(x.dtype, params.dtype)
+    h0 = check_hidden("h0", h0, B, H, dtype)
+    return x, h0, dtype
+
+
+def check_step_args(
+    x_t: Any, h_prev: Any, params: "GRUParams"
+) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Validate ``gru_step`` arguments: ``x_t`` (B, D), ``h_prev`` (B, H) or None."""
+    _check_params(params)
+    D, H = params.D, params.H
+    x_t = as_real_array("x_t", x_t)
+    if x_t.ndim != 2:
+        hint = ""
+        if x_t.ndim == 3:
+            hint = "For a whole sequence (B, T, D) use gru_forward."
+        elif x_t.ndim == 1:
+            hint = "Add the batch axis: x_t[None, :] for B = 1."
+        raise ValueError(
+            f"x_t: expected a 2-D array of shape (B, D) with D = {D}; got a "
+            f"{x_t.ndim}-D array of shape {x_t.shape}. {hint}".rstrip()
+        )
+    B, Dx = x_t.shape
+    if Dx != D:
+        raise _shape_error(
+            "x_t", f"(B, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x_t.shape
+        )
+    if h_prev is not None:
+        h_prev = as_real_array("h_prev", h_prev)
+        dtype = compute_dtype(x_t.dtype, h_prev.dtype, params.dtype)
+    else:
+        dtype = compute_dtype(x_t.dtype, params.dtype)
+    h_prev = check_hidden("h_prev", h_prev, B, H, dtype)
+    return x_t, h_prev, dtype
+
+
+def check_reset_after(reset_after: Any) -> bool:
+    if not isinstance(reset_after, (bool, np.bool_)):
+        raise TypeError(
+            f"reset_after: expected True (PyTorch, cuDNN, Keras default, ONNX "
+            f"linear_before_reset=1) or False (Cho et al., ONNX default); got "
+            f"{reset_after!r}."
+        )
+    return bool(reset_after)
+
+
+def _check_params(params: Any) -> None:
+    from gru_props._params import GRUParams
+
+    if not isinstance(params, GRUParams):
+        raise TypeError(
+            f"params: expected a gru_props.GRUParams, got {_describe(params)}. Build one "
+            f"with GRUParams(W_z=..., ...), GRUParams.random(D, H, seed=0), or a "
+            f"converter: GRUParams.from_torch / from_keras / from_onnx."
+        )
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def optional_dtype(value: Optional[Any]) -> Optional[np.dtype]:
+    if value is None:
+        return None
+    dt = np.dtype(value)
+    if dt.kind != "f":
+        raise TypeError(f"dtype: expected a floating dtype such as np.float32, got {dt}.")
+    return dt
