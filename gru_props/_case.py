@@ -1,0 +1,88 @@
+"""``GRUCase``: one concrete GRU input (x, h0, params), as generated and as reported."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from gru_props._params import GRUParams
+
+__all__ = ["GRUCase"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GRUCase:
+    """A GRU input: ``x`` (B, T, D), ``h0`` (B, H) and ``params``.
+
+    The integer attributes ``B``, ``T``, ``D``, ``H`` are read off the arrays.
+    ``h0`` is always an array here (zeros stand for "no initial state").
+    Raises ``ValueError`` when the shapes do not fit together.
+    """
+
+    x: np.ndarray
+    h0: np.ndarray
+    params: GRUParams
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 3 or self.x.shape[2] != self.params.D:
+            raise ValueError(
+                f"GRUCase.x: expected shape (B, T, D) with D = {self.params.D}; got {self.x.shape}."
+            )
+        if self.h0.shape != (self.x.shape[0], self.params.H):
+            raise ValueError(
+                f"GRUCase.h0: expected shape (B, H) = ({self.x.shape[0]}, {self.params.H}); "
+                f"got {self.h0.shape}."
+            )
+
+    @property
+    def B(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def D(self) -> int:
+        return self.params.D
+
+    @property
+    def H(self) -> int:
+        return self.params.H
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.result_type(self.x.dtype, self.h0.dtype, self.params.dtype)
+
+    def step(self, t: int = 0) -> "GRUCase":
+        """The single time step ``t`` of this case, as a case with T = 1."""
+        return GRUCase(self.x[:, t : t + 1, :], self.h0, self.params)
+
+    def astype(self, dtype: object) -> "GRUCase":
+        return GRUCase(self.x.astype(dtype), self.h0.astype(dtype), self.params.astype(dtype))
+
+    def describe(self, max_elements: Optional[int] = 400) -> str:
+        """Python source that rebuilds this case (arrays printed in full when small)."""
+        lines = [f"# B={self.B}, T={self.T}, D={self.D}, H={self.H}, dtype={self.dtype}"]
+        dt = f"np.{self.params.dtype}"
+
+        def arr(a: np.ndarray) -> str:
+            if a.size == 0:
+                return f"np.zeros({a.shape}, dtype={dt})"
+            if max_elements is not None and a.size > max_elements:
+                return f"<{a.shape} array of {a.dtype}, too large to print>"
+            body = np.array2string(
+                np.asarray(a, dtype=np.float64), separator=", ", threshold=10**9,
+                max_line_width=88, floatmode="unique",
+            )
+            return f"np.array({body}, dtype={dt})"
+
+        lines.append(f"x = {arr(self.x)}  # (B, T, D)")
+        lines.append(f"h0 = {arr(self.h0)}  # (B, H)")
+        lines.append("params = GRUParams(")
+        for name, value in self.params.arrays().items():
+            lines.append(f"    {name}={arr(value)},")
+        lines.append(")")
+        return "\n".join(lines)
