@@ -26,6 +26,7 @@ from, and says which argument is wrong.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -162,10 +163,22 @@ def values(
     dt = _check_dtype(dtype)
     if not (isinstance(magnitude, (int, float)) and np.isfinite(magnitude) and magnitude > 0):
         raise ValueError(f"magnitude: expected a finite number > 0, got {magnitude!r}.")
+    return _values(float(magnitude), dt.str)
+
+
+# Strategies are cached: building and validating a fresh strategy object for
+# every draw costs more than drawing from it.
+@functools.lru_cache(maxsize=None)
+def _values(magnitude: float, dtype: str) -> st.SearchStrategy[float]:
     return st.floats(
-        -magnitude, magnitude, width=8 * dt.itemsize, allow_nan=False, allow_infinity=False,
-        allow_subnormal=False,
+        -magnitude, magnitude, width=8 * np.dtype(dtype).itemsize, allow_nan=False,
+        allow_infinity=False, allow_subnormal=False,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _arrays(dtype: str, shape: Tuple[int, ...], elements: st.SearchStrategy[float]) -> st.SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.dtype(dtype), shape, elements=elements, fill=st.nothing())
 
 
 def extreme_values(
@@ -182,8 +195,13 @@ def extreme_values(
     mags = tuple(magnitudes)
     if not mags or not all(isinstance(m, (int, float)) and np.isfinite(m) and m > 0 for m in mags):
         raise ValueError(f"magnitudes: expected finite numbers > 0, got {magnitudes!r}.")
+    return _extreme_values(mags, dt.str)
+
+
+@functools.lru_cache(maxsize=None)
+def _extreme_values(mags: Tuple[float, ...], dtype: str) -> st.SearchStrategy[float]:
     big = sorted({float(s * m) for m in mags for s in (1, -1)}, key=lambda v: (abs(v), v < 0))
-    return st.one_of(values(3.0, dtype=dt), st.sampled_from(big))
+    return st.one_of(_values(3.0, dtype), st.sampled_from(big))
 
 
 def gru_params(
@@ -205,9 +223,13 @@ def gru_params(
         elements = values(3.0, dtype=dt)
     elif not isinstance(elements, st.SearchStrategy):
         raise TypeError(f"elements: expected a Hypothesis strategy of floats, got {elements!r}.")
+    return _gru_params(D, H, dt.str, elements)
 
+
+@functools.lru_cache(maxsize=1024)
+def _gru_params(D: int, H: int, dtype: str, elements: st.SearchStrategy[float]) -> st.SearchStrategy[GRUParams]:
     def arr(shape: Tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
-        return hnp.arrays(dt, shape, elements=elements, fill=st.nothing())
+        return _arrays(dtype, shape, elements)
 
     return st.builds(
         GRUParams,
@@ -260,12 +282,11 @@ def gru_cases(
     def build(draw: Any) -> GRUCase:
         d = draw(shapes)
         dt = draw(dtypes)
-        el = elements if elements is not None else values(3.0, dtype=dt)
-        params = draw(gru_params(d.D, d.H, dtype=dt, elements=el))
-        x = draw(hnp.arrays(dt, (d.B, d.T, d.D), elements=el, fill=st.nothing()))
+        el = elements if elements is not None else _values(3.0, dt.str)
+        params = draw(_gru_params(d.D, d.H, dt.str, el))
+        x = draw(_arrays(dt.str, (d.B, d.T, d.D), el))
         if h0_magnitude > 0:
-            h_el = values(h0_magnitude, dtype=dt)
-            h0 = draw(hnp.arrays(dt, (d.B, d.H), elements=h_el, fill=st.nothing()))
+            h0 = draw(_arrays(dt.str, (d.B, d.H), _values(float(h0_magnitude), dt.str)))
         else:
             h0 = np.zeros((d.B, d.H), dtype=dt)
         return GRUCase(x, h0, params)
