@@ -60,6 +60,33 @@ class GRUCase:
         """The single time step ``t`` of this case, as a case with T = 1."""
         return GRUCase(self.x[:, t : t + 1, :], self.h0, self.params)
 
+    def without(self, axis: str, index: int) -> "GRUCase":
+        """This case with one batch row, time step, input feature or hidden unit removed.
+
+        ``axis`` is "B", "T", "D" or "H"; removing hidden unit j removes row and
+        column j of every recurrent matrix, column j of every input matrix and
+        entry j of every bias and of h0.
+        """
+        p = self.params.arrays()
+        if axis == "B":
+            return GRUCase(np.delete(self.x, index, axis=0), np.delete(self.h0, index, axis=0), self.params)
+        if axis == "T":
+            return GRUCase(np.delete(self.x, index, axis=1), self.h0, self.params)
+        if axis == "D":
+            q = {k: (np.delete(v, index, axis=0) if k.startswith("W") else v) for k, v in p.items()}
+            return GRUCase(np.delete(self.x, index, axis=2), self.h0, GRUParams(**q))
+        if axis == "H":
+            q = {}
+            for k, v in p.items():
+                if k.startswith("W"):
+                    q[k] = np.delete(v, index, axis=1)
+                elif k.startswith("U"):
+                    q[k] = np.delete(np.delete(v, index, axis=0), index, axis=1)
+                else:
+                    q[k] = np.delete(v, index)
+            return GRUCase(self.x, np.delete(self.h0, index, axis=1), GRUParams(**q))
+        raise ValueError(f"axis: expected 'B', 'T', 'D' or 'H', got {axis!r}.")
+
     def astype(self, dtype: object) -> "GRUCase":
         return GRUCase(self.x.astype(dtype), self.h0.astype(dtype), self.params.astype(dtype))
 

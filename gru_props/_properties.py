@@ -300,8 +300,18 @@ def _inputs_unchanged(ctx: Context, case: GRUCase) -> Optional[Failure]:
 
 
 # ------------------------------------------------------------------ catalog
+# Small sizes: enough for every structural bug to show (two batch rows, a few
+# steps, D != H), few enough numbers that shrinking is quick and the
+# counterexample readable.
+_SIZES = dict(max_batch=3, max_time=4, max_input=3, max_hidden=3)
+
+
 def _cases(**dim_kwargs) -> st.SearchStrategy[GRUCase]:
-    return gru_cases(dims(**dim_kwargs), dtype=float_dtypes())
+    return gru_cases(dims(**{**_SIZES, **dim_kwargs}), dtype=float_dtypes())
+
+
+def _extreme_cases() -> st.SearchStrategy[GRUCase]:
+    return extreme_gru_cases(dims(**_SIZES), dtype=float_dtypes())
 
 
 @functools.lru_cache(maxsize=None)
@@ -310,7 +320,7 @@ def properties() -> Tuple[Property, ...]:
     return (
         Property("output_contract",
                  "returns hs (B, T, H) or (hs, h_T) as float arrays, without raising or hanging",
-                 st.one_of(_cases(), extreme_gru_cases(dtype=float_dtypes())), _output_contract),
+                 st.one_of(_cases(), _extreme_cases()), _output_contract),
         Property("inputs_unchanged", "leaves x, h0 and every parameter array unmodified",
                  _cases(), _inputs_unchanged),
         Property("deterministic", "gives the same result for the same inputs, call after call",
@@ -324,10 +334,10 @@ def properties() -> Tuple[Property, ...]:
                  _cases(min_time=1), _reset_gate_zero),
         Property("matches_reference_at_extremes",
                  "agrees with the reference when weights and inputs reach 1e4 (saturated gates)",
-                 extreme_gru_cases(dtype=float_dtypes()), _matches_reference_extreme),
+                 _extreme_cases(), _matches_reference_extreme),
         Property("finite_and_bounded",
                  "stays finite with |h_t| <= max(|h_(t-1)|, 1) at extreme magnitudes",
-                 extreme_gru_cases(dtype=float_dtypes()), _finite_and_bounded),
+                 _extreme_cases(), _finite_and_bounded),
         Property("batch_rows_independent", "treats each batch row independently",
                  _cases(min_batch=2, min_time=1), _batch_rows_independent),
         Property("final_state_is_last", "returns h_T equal to hs[:, -1] (h0 when T = 0)",

@@ -1,0 +1,5 @@
+import sys
+
+from gru_props.cli import main
+
+sys.exit(main())
