@@ -13,13 +13,14 @@ math, then the fix.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gru_props._params import GRUParams
 
-Forward = Callable[[np.ndarray, np.ndarray, GRUParams, bool], np.ndarray]
+# A broken GRU: (x, h0, params, reset_after) -> (hs (B, T, H), h_T (B, H)), float64.
+Forward = Callable[[np.ndarray, np.ndarray, GRUParams, bool], Tuple[np.ndarray, np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +50,8 @@ def _flawed_forward(
     reset_gate_ignored: bool = False,
     update_gate_ignored: bool = False,
     sigmoid: Callable[[np.ndarray], np.ndarray] = _sigmoid,
-) -> np.ndarray:
-    """A float64 GRU with optional flaws in the cell; returns hs (B, T, H)."""
+) -> Tuple[np.ndarray, np.ndarray]:
+    """A float64 GRU with optional flaws in the cell; returns (hs, h_T)."""
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h0, dtype=np.float64)
     p = p.astype(np.float64)
@@ -68,17 +69,17 @@ def _flawed_forward(
                 n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
             h = (1 - z) * h + z * n if reversed_interpolation else z * h + (1 - z) * n
             out[:, t, :] = h
-    return out
+    return out, h
 
 
-def _reference(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool) -> np.ndarray:
+def _reference(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool) -> Tuple[np.ndarray, np.ndarray]:
     from gru_props import level1
 
     with np.errstate(all="ignore"):
         return level1.gru_forward(
             np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64),
             p.astype(np.float64), reset_after,
-        )[0]
+        )
 
 
 def _gates_swapped(x, h0, p, reset_after):
@@ -95,7 +96,8 @@ def _time_reversed(x, h0, p, reset_after):
 
 
 def _time_reversed_output(x, h0, p, reset_after):
-    return _reference(x, h0, p, reset_after)[:, ::-1, :]
+    hs, h_T = _reference(x, h0, p, reset_after)
+    return hs[:, ::-1, :], h_T
 
 
 def _wrong_convention(x, h0, p, reset_after):
@@ -107,8 +109,8 @@ def _b_hn_ignored(x, h0, p, reset_after):
 
 
 def _states_shifted(x, h0, p, reset_after):
-    hs = _reference(x, h0, p, reset_after)
-    return np.concatenate([np.asarray(h0, dtype=np.float64)[:, None, :], hs[:, :-1, :]], axis=1)
+    hs, h_T = _reference(x, h0, p, reset_after)
+    return np.concatenate([np.asarray(h0, dtype=np.float64)[:, None, :], hs[:, :-1, :]], axis=1), h_T
 
 
 _CONTRACT = "z * h_{t-1} + (1 - z) * n_t"
@@ -274,30 +276,47 @@ BUGS: Dict[str, Bug] = {
 NUMERIC_BUGS = tuple(name for name, bug in BUGS.items() if bug.forward is not None)
 
 
+Observation = Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]
+
+
 def diagnose(
-    got: np.ndarray,
-    x: np.ndarray,
-    h0: np.ndarray,
-    params: GRUParams,
+    observations: Sequence[Observation],
+    params: Sequence[GRUParams],
     reset_after: bool,
     matches: Callable[[np.ndarray, np.ndarray], bool],
 ) -> Optional[str]:
-    """Name the catalogued bug whose output ``matches`` ``got``, or None.
+    """Name the catalogued bug that explains what the user's GRU did, or None.
 
-    ``got`` is the user's hs (B, T, H). A bug is named only if its own output
-    differs from the reference's, so that it explains the failure.
+    ``observations[i]`` is ``(x, h0, hs, h_T)``: inputs given to the user's
+    function with ``params[i]`` and what it returned (h_T may be None). The
+    first is the counterexample: the bug must explain it (its output differs
+    from the reference's there and equals the user's). The rest confirm: the
+    bug must reproduce the user's outputs on them too, which rules out a bug
+    that agrees with the user on the counterexample only by coincidence.
     """
-    got = np.asarray(got, dtype=np.float64)
-    if not np.all(np.isfinite(got)):
+    first_hs = np.asarray(observations[0][2], dtype=np.float64)
+    if not np.all(np.isfinite(first_hs)):
         return "non_finite_output"
-    reference = _reference(x, h0, params, reset_after)
+
+    def same(a: Tuple[np.ndarray, np.ndarray], hs: np.ndarray, h_T: Optional[np.ndarray]) -> bool:
+        if a[0].shape != np.shape(hs) or not matches(np.asarray(hs, dtype=np.float64), a[0]):
+            return False
+        return h_T is None or matches(np.asarray(h_T, dtype=np.float64), a[1])
+
+    x, h0, hs, h_T = observations[0]
+    reference = _reference(x, h0, params[0], reset_after)
     for name in NUMERIC_BUGS:
+        forward = BUGS[name].forward
+        assert forward is not None
         try:
-            candidate = BUGS[name].forward(x, h0, params, reset_after)  # type: ignore[misc]
-        except Exception:  # pragma: no cover - a mutant that cannot run here
+            mutant = forward(x, h0, params[0], reset_after)
+            if same(mutant, reference[0], reference[1]) or not same(mutant, hs, h_T):
+                continue
+            if all(
+                same(forward(xc, hc, pc, reset_after), hsc, hTc)
+                for (xc, hc, hsc, hTc), pc in zip(observations[1:], params[1:])
+            ):
+                return name
+        except Exception:  # pragma: no cover - a broken GRU that cannot run on this case
             continue
-        if candidate.shape != got.shape or matches(candidate, reference):
-            continue
-        if matches(got, candidate):
-            return name
     return None

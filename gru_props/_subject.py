@@ -138,11 +138,7 @@ class Subject:
                 raise
             except Exception as exc:  # the user's error, reported as a failure
                 return Outcome(error=f"raised {type(exc).__name__}: {exc}{_user_traceback(exc)}")
-        seen = tuple(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
-        if isinstance(out, Outcome):
-            out.warnings = seen
-            return out
-        out.warnings = seen
+        out.warnings = tuple(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
         if check_mutation:
             out.mutated = _find_mutation(case, x, h0, params)
         return out

@@ -180,11 +180,11 @@ def _detect_convention(ctx: Context) -> bool:
             return False  # the properties will report the error
         got = out.hs.astype(np.float64)
         for ra in (False, True):
-            forwards = {"reference": lambda x, h0, p, r: reference(GRUCase(x, h0, p), r, np.float64)[0]}
+            forwards = {"reference": lambda x, h0, p, r: reference(GRUCase(x, h0, p), r, np.float64)[:2]}
             forwards.update({n: BUGS[n].forward for n in NUMERIC_BUGS if n != "wrong_reset_convention"})
             for name, forward in forwards.items():
                 with np.errstate(all="ignore"):
-                    err = float(np.max(np.abs(got - forward(case.x, case.h0, case.params, ra)), initial=0.0))
+                    err = float(np.max(np.abs(got - forward(case.x, case.h0, case.params, ra)[0]), initial=0.0))
                 err = err if np.isfinite(err) else np.inf
                 key = (ra, name)
                 candidates[key] = max(candidates.get(key, 0.0), err)
@@ -194,21 +194,36 @@ def _detect_convention(ctx: Context) -> bool:
 
 
 # --------------------------------------------------------------- diagnosis
+def _confirmation_cases() -> List[GRUCase]:
+    """Seeded cases, ordinary and extreme, on which a diagnosis must also hold."""
+    cases = _detection_cases()
+    for seed in (21, 22):
+        rng = np.random.default_rng(seed)
+        p = GRUParams.random(3, 4, seed=rng, scale=1e3)
+        cases.append(GRUCase(1e3 * rng.standard_normal((2, 3, 3)), rng.uniform(-1, 1, (2, 4)), p))
+    return cases
+
+
 def _diagnose(ctx: Context, failure: Failure) -> Optional[str]:
     if failure.diagnosis is not None:
         return failure.diagnosis
     if failure.property == "output_contract":
         return None
-    case = failure.case
-    out = ctx.subject.run(case)
-    if out.hs is None:
-        return None
-    rtol, atol = ctx.tolerance(out.hs.dtype)
+    observations, params = [], []
+    for case in [failure.case] + _confirmation_cases():
+        out = ctx.subject.run(case)
+        if out.hs is None:
+            if not observations:
+                return None
+            continue
+        observations.append((case.x, case.h0, out.hs, out.h_T))
+        params.append(case.params)
+    rtol, atol = ctx.tolerance(observations[0][2].dtype)
 
     def matches(a: np.ndarray, b: np.ndarray) -> bool:
         return compare("hs", a, b, max(rtol, 1e-5), max(atol, 1e-5)) is None
 
-    return diagnose(out.hs, case.x, case.h0, case.params, ctx.reset_after, matches)
+    return diagnose(observations, params, ctx.reset_after, matches)
 
 
 # ------------------------------------------------------------------ shrink
