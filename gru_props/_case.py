@@ -36,6 +36,17 @@ class GRUCase:
                 f"got {self.h0.shape}."
             )
 
+    def __repr__(self) -> str:
+        head = f"GRUCase(B={self.B}, T={self.T}, D={self.D}, H={self.H}, dtype={self.dtype}"
+        if self.x.size + self.h0.size + sum(a.size for a in self.params.arrays().values()) > 200:
+            return head + ")"
+        arrays = ", ".join(
+            f"{k}={np.asarray(v).tolist()!r}"
+            for k, v in [("x", self.x), ("h0", self.h0), *self.params.arrays().items()]
+            if np.any(v) or k in ("x", "h0")
+        )
+        return f"{head}, {arrays}; other parameters 0)"
+
     @property
     def B(self) -> int:
         return int(self.x.shape[0])
