@@ -104,7 +104,7 @@ def compare(
         bad = ~(diff <= allowed)
         if not bad.any():
             return None
-        rel = diff / np.maximum(np.abs(exp64), np.finfo(np.float64).tiny)
+        rel = np.where(exp64 == 0, np.where(diff == 0, 0.0, np.inf), diff / np.abs(exp64))
     excess = np.where(bad, diff - allowed, -np.inf)
     i_abs = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), diff.shape)
     if not np.isfinite(excess).any():  # several inf: take the first

@@ -32,7 +32,15 @@ from gru_props._case import GRUCase
 from gru_props._compare import Mismatch, compare
 from gru_props._diagnosis import BUGS, NUMERIC_BUGS, diagnose
 from gru_props._params import GRUParams
-from gru_props._properties import Context, Failure, Property, properties, reference
+from gru_props._properties import (
+    Context,
+    Failure,
+    Property,
+    _deterministic,
+    _inputs_unchanged,
+    properties,
+    reference,
+)
 from gru_props._subject import Hang, Subject
 
 __all__ = [
@@ -209,6 +217,11 @@ def _diagnose(ctx: Context, failure: Failure) -> Optional[str]:
         return failure.diagnosis
     if failure.property == "output_contract":
         return None
+    # Behaviour first: a function that writes into its inputs or keeps state
+    # between calls fails agreement too, but that is not its bug's name.
+    behaviour = _deterministic(ctx, failure.case) or _inputs_unchanged(ctx, failure.case)
+    if behaviour is not None and behaviour.diagnosis is not None:
+        return behaviour.diagnosis
     observations, params = [], []
     for case in [failure.case] + _confirmation_cases():
         out = ctx.subject.run(case)
@@ -253,6 +266,8 @@ def _reduce_dims(case: GRUCase, still_fails: Callable[[GRUCase], bool], budget: 
 
 # ------------------------------------------------------------------ report
 def _array_text(a: np.ndarray) -> str:
+    if a.size == 0:
+        return f"(empty, shape {a.shape})"
     text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
                            max_line_width=80, floatmode="maxprec", precision=17)
     return text.replace("\n", "\n" + " " * 8)
@@ -456,8 +471,9 @@ def check_implementation(
                 found[:] = [failure]
             return failure is not None
 
+        prop_settings = settings(base, max_examples=max(1, round(base.max_examples * prop.examples_share)))
         try:
-            minimal = find(prop.strategy, fails, settings=base,
+            minimal = find(prop.strategy, fails, settings=prop_settings,
                            database_key=_digest(fn, prop.name, step, reset_after))
         except NoSuchExample:
             results.append(PropertyResult(prop.name, prop.description, count[0], "passed"))

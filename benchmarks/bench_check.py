@@ -1,0 +1,109 @@
+"""How fast check_implementation is, and how well it kills the zoo of buggy GRUs.
+
+    python benchmarks/bench_check.py [--rounds 3] [--profile ci]
+
+Prints: the time of a default check of a correct loop-based GRU (target
+under 5 s on a 2-core machine), the time to catch and shrink the
+reversed-interpolation bug (target under 2 s), and, for the zoo in
+tests/zoo.py, the kill rate by property, the diagnoses named and the false
+positives among the correct GRUs. Timings are medians of --rounds runs;
+they vary with the machine, so they are printed, never asserted.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+from gru_props import ImplementationError, check_implementation  # noqa: E402
+from gru_props._demo import buggy_gru, fixed_gru  # noqa: E402
+
+
+def _median_time(fn, rounds):
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", default="ci", choices=["ci", "dev", "thorough"])
+    args = parser.parse_args(argv)
+    import zoo
+
+    print(f"profile {args.profile!r}, {args.rounds} round(s), python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPU(s)\n")
+
+    def correct():
+        check_implementation(fixed_gru, profile=args.profile)
+
+    def catch_reversed():
+        try:
+            check_implementation(buggy_gru, profile=args.profile)
+        except ImplementationError as err:
+            assert err.diagnosis == "reversed_interpolation"
+            c = err.counterexample
+            assert (c.B, c.T, c.D, c.H) == (1, 1, 1, 1)
+        else:
+            raise AssertionError("reversed interpolation not caught")
+
+    def catch_reversed_property_only():
+        try:
+            check_implementation(buggy_gru, profile=args.profile, properties=["matches_reference"])
+        except ImplementationError:
+            pass
+
+    rows = [
+        ("default check, correct loop GRU (target < 5 s)", correct),
+        ("catch + shrink reversed interpolation, full check (target < 2 s)", catch_reversed),
+        ("  of which: the failing property alone (find + shrink)", catch_reversed_property_only),
+    ]
+    for label, fn in rows:
+        med, lo, hi = _median_time(fn, args.rounds)
+        print(f"{label:68} {med:6.2f} s  (min {lo:.2f}, max {hi:.2f})")
+
+    print("\nZoo of buggy GRUs (tests/zoo.py):")
+    first_caught = Counter()
+    named_right = 0
+    missed = []
+    print(f"  {'bug':30} {'caught by':32} {'diagnosis':26} {'B,T,D,H':10} seconds")
+    for name, (fn, kwargs, prop, diagnosis) in zoo.BUGGY.items():
+        start = time.perf_counter()
+        try:
+            check_implementation(fn, profile=args.profile, **kwargs)
+        except ImplementationError as err:
+            secs = time.perf_counter() - start
+            first_caught[err.property] += 1
+            named_right += err.diagnosis == diagnosis
+            c = err.counterexample
+            print(f"  {name:30} {err.property:32} {str(err.diagnosis):26} "
+                  f"{f'{c.B},{c.T},{c.D},{c.H}':10} {secs:.2f}")
+        else:
+            missed.append(name)
+            print(f"  {name:30} MISSED")
+    total = len(zoo.BUGGY)
+    print(f"\n  kill rate: {total - len(missed)}/{total}; expected diagnosis (or none expected) "
+          f"on {named_right}/{total}")
+    print("  first caught by property:")
+    for prop, n in first_caught.most_common():
+        print(f"    {prop:32} {n:3d}  ({100 * n / total:.0f}%)")
+    fps = []
+    for name, (fn, kwargs) in zoo.CORRECT.items():
+        try:
+            check_implementation(fn, profile=args.profile, **kwargs)
+        except ImplementationError as err:
+            fps.append(f"{name} ({err.property})")
+    print(f"  false positives among {len(zoo.CORRECT)} correct GRUs: {len(fps)} {fps if fps else ''}")
+    return 1 if missed or fps else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
