@@ -47,6 +47,10 @@ class GRUCase:
         )
         return f"{head}, {arrays}; other parameters 0)"
 
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
+        # Hypothesis' pretty printer would list every field of the dataclass.
+        printer.text(repr(self))  # type: ignore[attr-defined]
+
     @property
     def B(self) -> int:
         return int(self.x.shape[0])

@@ -98,7 +98,7 @@ def compare(
     allowed = atol + rtol * np.abs(exp64)
     if slack is not None:
         allowed = allowed + slack
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.abs(got64 - exp64)
         diff = np.where(np.isnan(diff), np.inf, diff)
         bad = ~(diff <= allowed)

@@ -147,16 +147,39 @@ class ImplementationError(AssertionError):
         reset_after: the convention checked against.
     """
 
-    def __init__(self, message: str, failure: Failure, hints: Sequence[str] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, failure: Failure, render: Callable[[Failure], Tuple[str, Tuple[str, ...]]]) -> None:
+        super().__init__(failure.message)
+        self._failure = failure
+        self._render = render
+        self._text: Optional[str] = None
+        self._hints: Tuple[str, ...] = ()
         self.property = failure.property
-        self.diagnosis = failure.diagnosis
         self.counterexample = failure.case
         self.expected = failure.expected
         self.got = failure.got
         self.mismatch: Optional[Mismatch] = failure.mismatch
-        self.hints = tuple(hints)
         self.reset_after = failure.reset_after
+
+    # The diagnosis and the message are worked out on first use: a Hypothesis
+    # test raises this error on every failing example it shrinks through, and
+    # only the last one is ever shown.
+    def _rendered(self) -> str:
+        if self._text is None:
+            self._text, self._hints = self._render(self._failure)
+        return self._text
+
+    @property
+    def diagnosis(self) -> Optional[str]:
+        self._rendered()
+        return self._failure.diagnosis
+
+    @property
+    def hints(self) -> Tuple[str, ...]:
+        self._rendered()
+        return self._hints
+
+    def __str__(self) -> str:
+        return self._rendered()
 
 
 # ------------------------------------------------------------- convention
@@ -390,15 +413,24 @@ def _check_args(fn: Any, step: Any, reset_after: Any, timeout: Any, hints: Any) 
         raise ValueError(f"hints: expected 0, 1, 2 or 3 (how many hints the message shows), got {hints!r}.")
 
 
-def _raise_hang(subject: Subject, prop: Property, hang: Hang, ctx: Context, passed: List[str]) -> None:
+def _renderer(ctx: Context, hints: int, passed: Sequence[str]) -> Callable[[Failure], Tuple[str, Tuple[str, ...]]]:
+    def render(failure: Failure) -> Tuple[str, Tuple[str, ...]]:
+        failure.diagnosis = _diagnose(ctx, failure)
+        if failure.reset_after is None:
+            failure.reset_after = ctx.reset_after
+        return _message(ctx.subject, failure, failure.diagnosis, hints, list(passed))
+
+    return render
+
+
+def _raise_hang(prop: Property, hang: Hang, ctx: Context, passed: List[str]) -> None:
     failure = Failure(
         "output_contract",
         f"did not return within {hang.seconds:g} s (timeout) while checking '{prop.name}'; "
         "the case below was not shrunk.",
         hang.case,
     )
-    msg, hints = _message(subject, failure, None, 0, passed)
-    raise ImplementationError(msg, failure, hints) from None
+    raise ImplementationError(failure, _renderer(ctx, 0, passed)) from None
 
 
 def check_implementation(
@@ -458,7 +490,7 @@ def check_implementation(
         try:
             ctx.reset_after = _detect_convention(ctx)
         except Hang as hang:
-            _raise_hang(subject, selected[0], hang, ctx, passed)
+            _raise_hang(selected[0], hang, ctx, passed)
     results: List[PropertyResult] = []
     for prop in selected:
         count = [0]
@@ -480,7 +512,7 @@ def check_implementation(
             passed.append(prop.name)
             continue
         except Hang as hang:
-            _raise_hang(subject, prop, hang, ctx, passed)
+            _raise_hang(prop, hang, ctx, passed)
         original = prop.check(ctx, minimal) or found[-1]
 
         def same_failure(case: GRUCase, prop: Property = prop, name: str = original.property) -> bool:
@@ -489,11 +521,9 @@ def check_implementation(
 
         minimal = _reduce_dims(minimal, same_failure)
         failure = prop.check(ctx, minimal) or original
-        failure.diagnosis = _diagnose(ctx, failure)
-        if failure.reset_after is None:
-            failure.reset_after = ctx.reset_after
-        msg, hint_texts = _message(subject, failure, failure.diagnosis, hints, passed)
-        raise ImplementationError(msg, failure, hint_texts)
+        error = ImplementationError(failure, _renderer(ctx, hints, passed))
+        str(error)  # diagnose now, while the function is known to fail this way
+        raise error
     notes = []
     for w, n in sorted(ctx.warnings.items()):
         notes.append(f"{n} call(s) warned {w!r}; the results were still correct (a textbook "
@@ -544,16 +574,14 @@ def implementation_tests(
     namespace: Dict[str, Any] = {"__doc__": f"gru_props properties of {subject.name}."}
     for prop in properties():
         def make(prop: Property = prop) -> Callable[..., None]:
-            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, phases=_PHASES)
             @given(case=prop.strategy)
             def test(self: Any, case: GRUCase) -> None:
                 __tracebackhide__ = True
                 c = context()
                 failure = prop.check(c, case)
                 if failure is not None:
-                    failure.diagnosis = _diagnose(c, failure)
-                    msg, hint_texts = _message(subject, failure, failure.diagnosis, hints, [])
-                    raise ImplementationError(msg, failure, hint_texts)
+                    raise ImplementationError(failure, _renderer(c, hints, []))
 
             test.__name__ = f"test_{prop.name}"
             test.__doc__ = prop.description
