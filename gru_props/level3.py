@@ -21,8 +21,9 @@ second:
   block beside the gates, so a step is one matrix product and ten ufunc calls;
 * gates are laid out so that every elementwise operand is contiguous (a
   strided (B, H) view of a (B, 3H) array makes a ufunc up to 4x slower):
-  gate-major (3, B, H) for moderate B·H, row-major (B, 3H) for B = 1 (where
-  both coincide) and for large products (where one wide GEMM beats three);
+  gate-major (3, B, H) from one stacked matmul when B > 1, row-major (B, 3H)
+  from ``np.dot`` (the cheapest call) when B = 1, where the two coincide;
+* each h_t is written straight into the (B, T, H) result;
 * float32 stays float32 end to end (no silent upcast);
 * ``return_sequences=False`` keeps only the final state: peak memory is then
   O(chunk·B·(D + 4H) + B·H) and does not grow with T.
@@ -52,17 +53,20 @@ __all__ = ["gru_step", "gru_forward"]
 # modest (and, when only the final state is kept, independent of T).
 _CHUNK_ROWS = 8192
 
-# Gate-major layout (one batched matmul into (3, B, H)) for B > 1 up to this
-# many multiply-adds per recurrent product; beyond it, one (B, H) @ (H, 3H)
-# GEMM into (B, 3H) is faster than the three stacked ones. Set by measurement
-# (benchmarks/bench_forward.py).
-_GATE_MAJOR_MAX_MACS = 1 << 22
-
 
 def _layout(B: int, H: int) -> str:
-    if B > 1 and B * H * 3 * H <= _GATE_MAJOR_MAX_MACS:
-        return "gates"
-    return "rows"
+    """Which buffer layout the recurrence uses.
+
+    "gates": gate-major (3, B, H) blocks from one stacked matmul, for B > 1;
+    "rows": (B, 3H) from one np.dot, for B = 1, where the gate blocks of a
+    row are contiguous anyway and np.dot is the cheapest call.
+
+    Measured (benchmarks/bench_forward.py): with B > 1, contiguous gate blocks
+    beat one wide GEMM with strided gate views at every case, including
+    B=64, H=512 (about 6% single-threaded), because a ufunc over a strided
+    (B, H) view of a (B, 3H) array runs up to 4x slower.
+    """
+    return "gates" if B > 1 else "rows"
 
 
 def _prepared(params: GRUParams, dtype: np.dtype, reset_after: bool, layout: str):
@@ -215,12 +219,15 @@ def _run(
         else:
             proj_out = proj
 
-    # States, time-major so that every h_t is one contiguous (B, H) block. A
-    # step reads h_{t-1} only before its last call writes h_t, so the
-    # final-state mode overwrites one buffer in place.
+    # States go straight into hs (B, T, H): h_t is the (B, H) view hs[:, t],
+    # rows strided by T·H, which BLAS and the ufuncs take as they are (no
+    # final transpose pass, no second (B, T, H) buffer). A step reads h_{t-1}
+    # only before its last call writes h_t, so the final-state mode
+    # overwrites one buffer in place.
     h = np.array(h0, dtype=dtype, order="C", copy=True)  # never aliases the caller's h0
     if return_sequences:
-        states = np.empty((T, B, H), dtype=dtype)
+        hs = np.empty((B, T, H), dtype=dtype)
+        states = hs.transpose(1, 0, 2)  # (T, B, H) view: each h_t written in place
     n = np.empty((B, H), dtype=dtype)
     d = np.empty((B, H), dtype=dtype)
     half = np.array(0.5, dtype=dtype)  # 0-d: no scalar conversion per call
@@ -301,9 +308,9 @@ def _run(
     # In the final-state mode h is this call's own buffer; otherwise copy it
     # out of the states so that h_T does not alias hs.
     h_T = h.copy() if return_sequences else h
-    hs = None
-    if return_sequences:
-        hs = np.ascontiguousarray(states.transpose(1, 0, 2))
+    if not return_sequences:
+        hs = None
+    else:
         assert hs.shape == (B, T, H) and hs.dtype == dtype
     assert h_T.shape == (B, H) and h_T.dtype == dtype
     return hs, h_T
