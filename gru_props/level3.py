@@ -50,8 +50,10 @@ __all__ = ["gru_step", "gru_forward"]
 
 # Rows (B·chunk) of the input-projection matrix product per chunk: large
 # enough for an efficient GEMM, small enough that the chunk's buffers stay
-# modest (and, when only the final state is kept, independent of T).
-_CHUNK_ROWS = 8192
+# in cache (2048 measured 4-8% faster than whole-sequence chunks at the
+# large and long cases) and bounded: independent of T when only the final
+# state is kept.
+_CHUNK_ROWS = 2048
 
 
 def _layout(B: int, H: int) -> str:
@@ -159,7 +161,7 @@ def gru_forward(
         return_sequences: True (default) returns every state; False returns
             ``(None, h_T)`` without ever holding (B, T, H) or (B, T, 3H).
         chunk_size: time steps per input-projection chunk. Default: about
-            8192 / B (the whole sequence when that is shorter).
+            2048 / B (the whole sequence when that is shorter).
 
     Returns:
         ``(hs, h_T)``: hs (B, T, H) (or None), h_T (B, H); float32 if every
