@@ -175,9 +175,9 @@ def test_onnx_testcases_are_the_known_ones(onnx_gru_testcases):
 def test_tier_reproduces_every_onnx_gru_testcase(tier, onnx_gru_testcases):
     """Every case of ``collect_testcases("GRU")``, float32 as given.
 
-    ONNX's harness accepts rtol=1e-3, atol=1e-7; we demand atol=1e-6 with no
-    relative slack (the stored float32 outputs are the float32 rounding of the
-    same computation), and that the dtype stays float32.
+    ONNX's harness accepts rtol=1e-3, atol=1e-7; we also demand an absolute
+    difference of at most 5e-7 (a few float32 ulps of 1; measured: 8e-8), and
+    that the dtype stays float32.
     """
     assert len(onnx_gru_testcases) >= len(KNOWN_ONNX_CASES)
     for case in onnx_gru_testcases:
@@ -199,7 +199,7 @@ def test_tier_reproduces_every_onnx_gru_testcase(tier, onnx_gru_testcases):
             np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol,
                                        err_msg=f"{case.name}: {name} (ONNX harness tolerance)")
             diff = max_abs_diff(got, want)
-            assert diff <= 1e-6, f"{case.name}: {name} differs by {diff:.3g}"
+            assert diff <= 5e-7, f"{case.name}: {name} differs by {diff:.3g}"
 
 
 # ------------------------------------------------------------------ PyTorch
