@@ -271,8 +271,8 @@ class GRUParams:
         """
         k = as_real_array("kernel", kernel)
         rk = as_real_array("recurrent_kernel", recurrent_kernel)
-        if rk.ndim != 2 or rk.shape[1] % 3 or rk.shape[0] * 3 != rk.shape[1]:
-            raise ValueError(f"recurrent_kernel: expected shape (H, 3H); got {rk.shape}.")
+        if rk.ndim != 2 or rk.shape[0] < 1 or rk.shape[0] * 3 != rk.shape[1]:
+            raise ValueError(f"recurrent_kernel: expected shape (H, 3H) with H >= 1; got {rk.shape}.")
         H = rk.shape[0]
         if k.ndim != 2 or k.shape[1] != 3 * H:
             raise ValueError(f"kernel: expected shape (D, 3H) with H = {H}; got {k.shape}.")
@@ -328,18 +328,24 @@ class GRUParams:
         Raises:
             ValueError: num_directions other than 1, or inconsistent shapes.
         """
-        W = _drop_direction_axis("W", as_real_array("W", W), 2)
-        R = _drop_direction_axis("R", as_real_array("R", R), 2)
-        H = _three_gates("R", R, "(1, 3H, H)")
-        if R.shape != (3 * H, H):
-            raise ValueError(f"R: expected shape (1, 3H, H) = (1, {3 * H}, {H}); got {R.shape}.")
-        _three_gates("W", W, "(1, 3H, D)", H)
+        W_in, R_in = as_real_array("W", W), as_real_array("R", R)
+        R = _drop_direction_axis("R", R_in, "(1, 3H, H)", 2)
+        if R.ndim != 2 or R.shape[0] % 3 or R.shape[0] != 3 * R.shape[1]:
+            raise ValueError(f"R: expected shape (1, 3H, H) (three stacked gates); got {R_in.shape}.")
+        H = R.shape[1]
+        W = _drop_direction_axis("W", W_in, "(1, 3H, D)", 2)
+        if W.ndim != 2 or W.shape[0] != 3 * H:
+            raise ValueError(
+                f"W: expected shape (1, 3H, D) with H = {H} (from R), that is (1, {3 * H}, D); "
+                f"got {W_in.shape}."
+            )
         if B is None:
             B = np.zeros(6 * H, dtype=compute_dtype(W.dtype, R.dtype))
         else:
-            B = _drop_direction_axis("B", as_real_array("B", B), 1)
+            B_in = as_real_array("B", B)
+            B = _drop_direction_axis("B", B_in, f"(1, 6H) = (1, {6 * H})", 1)
             if B.shape != (6 * H,):
-                raise ValueError(f"B: expected shape (1, 6H) = (1, {6 * H}); got {B.shape}.")
+                raise ValueError(f"B: expected shape (1, 6H) = (1, {6 * H}); got {B_in.shape}.")
         z, r, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
         Wb, Rb = B[: 3 * H], B[3 * H:]
         return cls(
@@ -364,18 +370,20 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
 
 
 def _three_gates(name: str, arr: np.ndarray, expected: str, H: Optional[int] = None) -> int:
-    if arr.ndim != 2 or arr.shape[0] % 3 or (H is not None and arr.shape[0] != 3 * H):
+    if arr.ndim != 2 or arr.shape[0] < 3 or arr.shape[0] % 3 or (H is not None and arr.shape[0] != 3 * H):
         h_text = f" with H = {H}" if H is not None else ""
         raise ValueError(f"{name}: expected shape {expected}{h_text} (three stacked gates); got {arr.shape}.")
     return arr.shape[0] // 3
 
 
-def _drop_direction_axis(name: str, arr: np.ndarray, ndim: int) -> np.ndarray:
+def _drop_direction_axis(name: str, arr: np.ndarray, expected: str, ndim: int) -> np.ndarray:
+    """``arr`` without ONNX's leading num_directions axis (``ndim`` is the rank without it)."""
     if arr.ndim == ndim + 1:
         if arr.shape[0] != 1:
             raise ValueError(
-                f"{name}: expected num_directions = 1 in shape {arr.shape}; GRUParams holds one "
-                f"direction, convert {name}[0] (forward) and {name}[1] (reverse) separately."
+                f"{name}: expected shape {expected} with num_directions = 1; got {arr.shape}. "
+                f"GRUParams holds one direction: convert {name}[0:1] (forward) and {name}[1:2] "
+                f"(reverse) separately."
             )
         return arr[0]
     return arr

@@ -122,15 +122,18 @@ def check_forward_args(
         )
     B, T, Dx = x.shape
     if Dx != D:
-        hint = ""
-        if T == D and Dx != D:
-            hint = "Is x time-major (T, B, D)? gru_props expects batch-first (B, T, D)."
         raise _shape_error(
-            "x", f"(B, T, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x.shape, hint
+            "x", f"(B, T, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x.shape
         )
     if h0 is not None:
         h0 = as_real_array("h0", h0)
         dtype = compute_dtype(x.dtype, h0.dtype, params.dtype)
+        if h0.ndim == 2 and h0.shape[0] == T != B and h0.shape[1] == H:
+            raise _shape_error(
+                "h0", f"(B, H) = ({B}, {H}), B read from x of shape (B, T, D) = {x.shape}", h0.shape,
+                f"h0 has x's second axis as its batch: is x time-major (T, B, D)? gru_props "
+                f"expects batch-first x; pass x.transpose(1, 0, 2).",
+            )
     else:
         dtype = compute_dtype(x.dtype, params.dtype)
     h0 = check_hidden("h0", h0, B, H, dtype)
