@@ -97,6 +97,29 @@ def check_hidden(
     return arr
 
 
+def _check_input(name: str, value: Any, params: "GRUParams", axes: str, hints: dict) -> np.ndarray:
+    """A real array of shape ``axes`` (e.g. "BTD") whose last axis is params' D."""
+    D, H = params.D, params.H
+    arr = as_real_array(name, value)
+    layout = f"({', '.join(axes)})"
+    if arr.ndim != len(axes):
+        raise ValueError(
+            f"{name}: expected a {len(axes)}-D array of shape {layout} with D = {D}; got a "
+            f"{arr.ndim}-D array of shape {arr.shape}. {hints.get(arr.ndim, '')}".rstrip()
+        )
+    if arr.shape[-1] != D:
+        raise _shape_error(name, f"{layout} with D = {D} (params.W_z is (D, H) = ({D}, {H}))", arr.shape)
+    return arr
+
+
+def _state_dtype(name: str, h: Any, x: np.ndarray, params: "GRUParams") -> Tuple[Any, np.dtype]:
+    """The state as an array (None stays None) and the dtype of the computation."""
+    if h is None:
+        return None, compute_dtype(x.dtype, params.dtype)
+    h = as_real_array(name, h)
+    return h, compute_dtype(x.dtype, h.dtype, params.dtype)
+
+
 def check_forward_args(
     x: Any, h0: Any, params: "GRUParams"
 ) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
@@ -107,37 +130,20 @@ def check_forward_args(
     array is copied unless a cast was needed, and neither is ever written to.
     """
     _check_params(params)
-    D, H = params.D, params.H
-    x = as_real_array("x", x)
-    if x.ndim != 3:
-        hint = ""
-        if x.ndim == 2:
-            hint = (
-                "For one time step use gru_step(x_t, h_prev, params) with x_t (B, D), "
-                "or add the time axis: x[:, None, :]."
-            )
-        raise ValueError(
-            f"x: expected a 3-D array of shape (B, T, D) with D = {D}; got a "
-            f"{x.ndim}-D array of shape {x.shape}. {hint}".rstrip()
-        )
-    B, T, Dx = x.shape
-    if Dx != D:
+    x = _check_input("x", x, params, "BTD", {2: (
+        "For one time step use gru_step(x_t, h_prev, params) with x_t (B, D), "
+        "or add the time axis: x[:, None, :]."
+    )})
+    B, T, _ = x.shape
+    H = params.H
+    h0, dtype = _state_dtype("h0", h0, x, params)
+    if h0 is not None and h0.ndim == 2 and h0.shape[0] == T != B and h0.shape[1] == H:
         raise _shape_error(
-            "x", f"(B, T, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x.shape
+            "h0", f"(B, H) = ({B}, {H}), B read from x of shape (B, T, D) = {x.shape}", h0.shape,
+            "h0 has x's second axis as its batch: is x time-major (T, B, D)? gru_props "
+            "expects batch-first x; pass x.transpose(1, 0, 2).",
         )
-    if h0 is not None:
-        h0 = as_real_array("h0", h0)
-        dtype = compute_dtype(x.dtype, h0.dtype, params.dtype)
-        if h0.ndim == 2 and h0.shape[0] == T != B and h0.shape[1] == H:
-            raise _shape_error(
-                "h0", f"(B, H) = ({B}, {H}), B read from x of shape (B, T, D) = {x.shape}", h0.shape,
-                f"h0 has x's second axis as its batch: is x time-major (T, B, D)? gru_props "
-                f"expects batch-first x; pass x.transpose(1, 0, 2).",
-            )
-    else:
-        dtype = compute_dtype(x.dtype, params.dtype)
-    h0 = check_hidden("h0", h0, B, H, dtype)
-    return x, h0, dtype
+    return x, check_hidden("h0", h0, B, H, dtype), dtype
 
 
 def check_step_args(
@@ -145,30 +151,12 @@ def check_step_args(
 ) -> Tuple[np.ndarray, np.ndarray, np.dtype]:
     """Validate ``gru_step`` arguments: ``x_t`` (B, D), ``h_prev`` (B, H) or None."""
     _check_params(params)
-    D, H = params.D, params.H
-    x_t = as_real_array("x_t", x_t)
-    if x_t.ndim != 2:
-        hint = ""
-        if x_t.ndim == 3:
-            hint = "For a whole sequence (B, T, D) use gru_forward."
-        elif x_t.ndim == 1:
-            hint = "Add the batch axis: x_t[None, :] for B = 1."
-        raise ValueError(
-            f"x_t: expected a 2-D array of shape (B, D) with D = {D}; got a "
-            f"{x_t.ndim}-D array of shape {x_t.shape}. {hint}".rstrip()
-        )
-    B, Dx = x_t.shape
-    if Dx != D:
-        raise _shape_error(
-            "x_t", f"(B, D) with D = {D} (params.W_z is (D, H) = ({D}, {H}))", x_t.shape
-        )
-    if h_prev is not None:
-        h_prev = as_real_array("h_prev", h_prev)
-        dtype = compute_dtype(x_t.dtype, h_prev.dtype, params.dtype)
-    else:
-        dtype = compute_dtype(x_t.dtype, params.dtype)
-    h_prev = check_hidden("h_prev", h_prev, B, H, dtype)
-    return x_t, h_prev, dtype
+    x_t = _check_input("x_t", x_t, params, "BD", {
+        3: "For a whole sequence (B, T, D) use gru_forward.",
+        1: "Add the batch axis: x_t[None, :] for B = 1.",
+    })
+    h_prev, dtype = _state_dtype("h_prev", h_prev, x_t, params)
+    return x_t, check_hidden("h_prev", h_prev, x_t.shape[0], params.H, dtype), dtype
 
 
 def check_reset_after(reset_after: Any) -> bool:
@@ -198,12 +186,3 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}.")
     return int(value)
-
-
-def optional_dtype(value: Optional[Any]) -> Optional[np.dtype]:
-    if value is None:
-        return None
-    dt = np.dtype(value)
-    if dt.kind != "f":
-        raise TypeError(f"dtype: expected a floating dtype such as np.float32, got {dt}.")
-    return dt
