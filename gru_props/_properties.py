@@ -49,9 +49,11 @@ class Context:
     rtol: Optional[float] = None
     atol: Optional[float] = None
     warnings: Dict[str, int] = dataclasses.field(default_factory=dict)
+    returned_h_T: bool = False  # did the function ever return (hs, h_T)?
 
     def run(self, case: GRUCase, check_mutation: bool = False) -> Outcome:
         out = self.subject.run(case, check_mutation=check_mutation)
+        self.returned_h_T = self.returned_h_T or out.h_T is not None
         for w in out.warnings:
             self.warnings[w] = self.warnings.get(w, 0) + 1
         return out
