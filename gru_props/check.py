@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis.errors import NoSuchExample
 
 from gru_props._case import GRUCase
-from gru_props._compare import Mismatch, compare
+from gru_props._compare import Mismatch, compare, tolerance_for
 from gru_props._diagnosis import BUGS, NUMERIC_BUGS, diagnose
 from gru_props._params import GRUParams
 from gru_props._properties import (
@@ -311,8 +311,15 @@ def _case_text(case: GRUCase) -> str:
     return "\n".join(lines)
 
 
-def _snippet(fn_name: str, module: str, case: GRUCase, reset_after: Optional[bool], step: bool) -> str:
+def _snippet(fn: Callable[..., Any], case: GRUCase, reset_after: Optional[bool], step: bool,
+             tolerance: Tuple[float, float]) -> str:
     dt = f"np.{case.params.dtype}"
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__name__", "")
+    if module and module != "__main__" and name.isidentifier():
+        get_fn = f"from {module} import {name} as fn"
+    else:
+        get_fn = "fn = ...  # your GRU function"
 
     def arr(a: np.ndarray) -> str:
         if not np.any(a):
@@ -330,13 +337,13 @@ def _snippet(fn_name: str, module: str, case: GRUCase, reset_after: Optional[boo
     return (
         "import numpy as np\n"
         "from gru_props import GRUParams, level1\n"
-        f"from {module} import {fn_name} as fn\n\n"
+        f"{get_fn}\n\n"
         f"x = {arr(case.x)}\n"
         f"h0 = {arr(case.h0)}\n"
         f"params = GRUParams(\n    {params},\n)\n"
         f"{call}\n"
         f"hs_ref, _ = level1.gru_forward(x, h0, params, reset_after={ra})\n"
-        "np.testing.assert_allclose(hs, hs_ref, rtol=1e-5, atol=1e-6)"
+        f"np.testing.assert_allclose(hs, hs_ref, rtol={tolerance[0]:g}, atol={tolerance[1]:g})"
     )
 
 
@@ -368,10 +375,10 @@ def _message(subject: Subject, failure: Failure, diagnosis: Optional[str], hint_
                   "(gru_props.level1 is the reference, written to be read)."]
     if properties_passed:
         lines += ["", f"Properties that held before this one: {', '.join(properties_passed)}."]
-    module = getattr(subject.fn, "__module__", "your_module") or "your_module"
-    fname = getattr(subject.fn, "__name__", "gru") or "gru"
-    lines += ["", "Reproduce with plain NumPy:", "",
-              _indent(_snippet(fname, module, failure.case, failure.reset_after, subject.step), 4)]
+    mm = failure.mismatch
+    tolerance = (mm.rtol, mm.atol) if mm is not None else tolerance_for(failure.case.dtype)
+    snippet = _snippet(subject.fn, failure.case, failure.reset_after, subject.step, tolerance)
+    lines += ["", "Reproduce with plain NumPy:", "", _indent(snippet, 4)]
     return "\n".join(lines), hints
 
 
