@@ -331,6 +331,11 @@ def bench_case(name: str, env: Dict[str, object], args) -> Dict[str, float]:
                   " ".join(f"{n}={got[n] * 1e3:.3f}" for n in names))
         r += 1
     med = {n: statistics.median(v) for n, v in times.items()}
+    # Paired ratios: per round (same machine phase), then the median.
+    med["_paired"] = {
+        (a, b): statistics.median(x / y for x, y in zip(times[a], times[b]))
+        for a in names for b in names if a != b
+    }
     med["_speed"] = best_speed
     med["_retries"] = retries
     return med
@@ -373,6 +378,20 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
             _fmt(_ratio(res, "L3 f32", "L2 f32"), 1.0),
             _fmt(_ratio(res, "L2 f32", "torch")),
             _fmt(_ratio(res, "L1 f32", "torch")),
+        ])
+    _table(head, rows, markdown)
+
+    print("\nThe same Level 3 ratios paired by round (median over rounds of the per-round ratio;"
+          " steadier when the machine's speed drifts):")
+    head = ["case", "L3/torch", "L3/ORT", "L3/limit", "L2/L1", "L3/L2"]
+    rows = []
+    for c, res in results.items():
+        pr = res["_paired"]
+        tt, to, tl = TARGETS.get(c, (None, None, None))
+        rows.append([c] + [
+            _fmt(pr.get(k), tgt) for k, tgt in (
+                (("L3 f32", "torch"), tt), (("L3 f32", "ORT"), to), (("L3 f32", "limit"), tl),
+                (("L2 f32", "L1 f32"), 1.0), (("L3 f32", "L2 f32"), 1.0))
         ])
     _table(head, rows, markdown)
 
