@@ -28,11 +28,10 @@ class Hang(BaseException):
     unshrunk, since every shrink attempt would cost the full time limit.
     """
 
-    def __init__(self, case: GRUCase, seconds: float, where: str) -> None:
-        super().__init__(where)
+    def __init__(self, case: GRUCase, seconds: float) -> None:
+        super().__init__(f"no return within {seconds:g} s")
         self.case = case
         self.seconds = seconds
-        self.where = where
 
 
 class _Alarm(BaseException):
@@ -119,8 +118,7 @@ class Subject:
         try:
             return self.fn(*args)
         except _Alarm:
-            where = ""
-            raise Hang(case, timeout, where) from None
+            raise Hang(case, timeout) from None
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -188,7 +186,8 @@ def _find_mutation(case: GRUCase, x: np.ndarray, h0: np.ndarray, params: GRUPara
     pairs += [(f"params.{k}", v, getattr(params, k)) for k, v in case.params.arrays().items()]
     for name, before, after in pairs:
         if not np.array_equal(before, after, equal_nan=True):
-            idx = tuple(int(i) for i in np.argwhere(~np.isclose(before, after, rtol=0, atol=0, equal_nan=True))[0])
+            changed = (before != after) & ~(np.isnan(before) & np.isnan(after))
+            idx = tuple(int(i) for i in np.argwhere(changed)[0])
             return (
                 f"{name} was modified in place: {name}[{', '.join(map(str, idx))}] was "
                 f"{before[idx]!r} before the call and {after[idx]!r} after it."
