@@ -32,10 +32,30 @@ def _median_time(fn, rounds):
     return statistics.median(times), min(times), max(times)
 
 
+def _kill_matrix(zoo, profile):
+    """Each property run alone against each buggy GRU: how many bugs it kills by itself."""
+    from gru_props._properties import property_names
+
+    names = property_names()
+    kills = {n: [] for n in names}
+    for bug, (fn, kwargs, _, _) in zoo.BUGGY.items():
+        for prop in names:
+            try:
+                check_implementation(fn, profile=profile, properties=[prop], **kwargs)
+            except ImplementationError:
+                kills[prop].append(bug)
+    total = len(zoo.BUGGY)
+    print("\n  kill rate of each property run alone (of %d buggy GRUs):" % total)
+    for prop in names:
+        print(f"    {prop:32} {len(kills[prop]):3d}/{total}  ({100 * len(kills[prop]) / total:.0f}%)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default="ci", choices=["ci", "dev", "thorough"])
+    parser.add_argument("--per-property", action="store_true",
+                        help="also run every property alone on every buggy GRU (a kill matrix, ~2 min)")
     args = parser.parse_args(argv)
     import zoo
 
@@ -95,6 +115,8 @@ def main(argv=None):
     print("  first caught by property:")
     for prop, n in first_caught.most_common():
         print(f"    {prop:32} {n:3d}  ({100 * n / total:.0f}%)")
+    if args.per_property:
+        _kill_matrix(zoo, args.profile)
     fps = []
     for name, (fn, kwargs) in zoo.CORRECT.items():
         try:
