@@ -72,7 +72,8 @@ def _flawed_forward(
     return out, h
 
 
-def _reference(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool) -> Tuple[np.ndarray, np.ndarray]:
+def reference_forward(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Level 1 in float64 on any inputs: (hs, h_T), the yardstick every broken GRU is measured against."""
     from gru_props import level1
 
     with np.errstate(all="ignore"):
@@ -84,32 +85,32 @@ def _reference(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool) -
 
 def _gates_swapped(x, h0, p, reset_after):
     q = p.replace(W_z=p.W_r, W_r=p.W_z, U_z=p.U_r, U_r=p.U_z, b_z=p.b_r, b_r=p.b_z)
-    return _reference(x, h0, q, reset_after)
+    return reference_forward(x, h0, q, reset_after)
 
 
 def _initial_state_ignored(x, h0, p, reset_after):
-    return _reference(x, np.zeros_like(h0), p, reset_after)
+    return reference_forward(x, np.zeros_like(h0), p, reset_after)
 
 
 def _time_reversed(x, h0, p, reset_after):
-    return _reference(x[:, ::-1, :], h0, p, reset_after)
+    return reference_forward(x[:, ::-1, :], h0, p, reset_after)
 
 
 def _time_reversed_output(x, h0, p, reset_after):
-    hs, h_T = _reference(x, h0, p, reset_after)
+    hs, h_T = reference_forward(x, h0, p, reset_after)
     return hs[:, ::-1, :], h_T
 
 
 def _wrong_convention(x, h0, p, reset_after):
-    return _reference(x, h0, p, not reset_after)
+    return reference_forward(x, h0, p, not reset_after)
 
 
 def _b_hn_ignored(x, h0, p, reset_after):
-    return _reference(x, h0, p.replace(b_hn=np.zeros_like(p.b_hn)), reset_after)
+    return reference_forward(x, h0, p.replace(b_hn=np.zeros_like(p.b_hn)), reset_after)
 
 
 def _states_shifted(x, h0, p, reset_after):
-    hs, h_T = _reference(x, h0, p, reset_after)
+    hs, h_T = reference_forward(x, h0, p, reset_after)
     return np.concatenate([np.asarray(h0, dtype=np.float64)[:, None, :], hs[:, :-1, :]], axis=1), h_T
 
 
@@ -304,7 +305,7 @@ def diagnose(
         return h_T is None or matches(np.asarray(h_T, dtype=np.float64), a[1])
 
     x, h0, hs, h_T = observations[0]
-    reference = _reference(x, h0, params[0], reset_after)
+    reference = reference_forward(x, h0, params[0], reset_after)
     for name in NUMERIC_BUGS:
         forward = BUGS[name].forward
         assert forward is not None

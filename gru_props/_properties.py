@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from gru_props import level1, level3
 from gru_props._case import GRUCase
 from gru_props._compare import Mismatch, compare, tolerance_for
+from gru_props._diagnosis import reference_forward
 from gru_props._subject import Outcome, Subject
 from gru_props.strategies import dims, extreme_gru_cases, float_dtypes, gru_cases
 
@@ -94,12 +95,11 @@ def reference(case: GRUCase, reset_after: bool, out_dtype: np.dtype) -> Tuple[np
     element: a correct float32 GRU may drift as far, a wrong one drifts much
     further.
     """
-    x64, h64, p64 = case.x.astype(np.float64), case.h0.astype(np.float64), case.params.astype(np.float64)
-    hs, h_T = level1.gru_forward(x64, h64, p64, reset_after)
+    hs, h_T = reference_forward(case.x, case.h0, case.params, reset_after)
     slack = np.zeros_like(hs)
     if np.dtype(out_dtype).itemsize < 8:
         low = np.dtype(np.float32)
-        xl, hl, pl = x64.astype(low), h64.astype(low), p64.astype(low)
+        xl, hl, pl = case.x.astype(low), case.h0.astype(low), case.params.astype(low)
         for tier in (level1, level3):
             hs_low, _ = tier.gru_forward(xl, hl, pl, reset_after)
             slack = np.maximum(slack, 4.0 * np.abs(hs_low.astype(np.float64) - hs))

@@ -51,9 +51,9 @@ class Outcome:
 
 def writable_params(p: GRUParams) -> GRUParams:
     """A copy of ``p`` whose arrays are writable, to see whether ``fn`` writes into them."""
-    q = GRUParams(**p.arrays())
-    for name, arr in p.arrays().items():
-        object.__setattr__(q, name, arr.copy())
+    q = GRUParams(**p.arrays())  # its own copies, read-only until we allow writing
+    for arr in q.arrays().values():
+        arr.setflags(write=True)
     return q
 
 

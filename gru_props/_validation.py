@@ -7,7 +7,7 @@ expected in B/T/D/H terms, and the shape received.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Tuple
 
 import numpy as np
 

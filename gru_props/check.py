@@ -30,7 +30,7 @@ from hypothesis.errors import NoSuchExample
 
 from gru_props._case import GRUCase
 from gru_props._compare import Mismatch, compare, tolerance_for
-from gru_props._diagnosis import BUGS, NUMERIC_BUGS, diagnose
+from gru_props._diagnosis import BUGS, NUMERIC_BUGS, diagnose, reference_forward
 from gru_props._params import GRUParams
 from gru_props._properties import (
     Context,
@@ -39,7 +39,6 @@ from gru_props._properties import (
     _deterministic,
     _inputs_unchanged,
     properties,
-    reference,
 )
 from gru_props._subject import Hang, Subject
 
@@ -204,6 +203,8 @@ def _detect_convention(ctx: Context) -> bool:
     reset-after reference than to the reset-before one, but it matches the
     reset-before reversed-interpolation bug exactly.
     """
+    forwards = {"reference": reference_forward}
+    forwards.update({n: BUGS[n].forward for n in NUMERIC_BUGS if n != "wrong_reset_convention"})
     candidates: Dict[Tuple[bool, str], float] = {}
     for case in _detection_cases():
         out = ctx.run(case)
@@ -211,8 +212,6 @@ def _detect_convention(ctx: Context) -> bool:
             return False  # the properties will report the error
         got = out.hs.astype(np.float64)
         for ra in (False, True):
-            forwards = {"reference": lambda x, h0, p, r: reference(GRUCase(x, h0, p), r, np.float64)[:2]}
-            forwards.update({n: BUGS[n].forward for n in NUMERIC_BUGS if n != "wrong_reset_convention"})
             for name, forward in forwards.items():
                 with np.errstate(all="ignore"):
                     err = float(np.max(np.abs(got - forward(case.x, case.h0, case.params, ra)[0]), initial=0.0))
@@ -347,8 +346,9 @@ def _snippet(fn: Callable[..., Any], case: GRUCase, reset_after: Optional[bool],
     )
 
 
-def _message(subject: Subject, failure: Failure, diagnosis: Optional[str], hint_level: int,
+def _message(subject: Subject, failure: Failure, hint_level: int,
              properties_passed: Sequence[str]) -> Tuple[str, Tuple[str, ...]]:
+    diagnosis = failure.diagnosis
     prop = {p.name: p for p in properties()}[failure.property]
     fn_name = subject.name
     lines = [
@@ -425,7 +425,7 @@ def _renderer(ctx: Context, hints: int, passed: Sequence[str]) -> Callable[[Fail
         failure.diagnosis = _diagnose(ctx, failure)
         if failure.reset_after is None:
             failure.reset_after = ctx.reset_after
-        return _message(ctx.subject, failure, failure.diagnosis, hints, list(passed))
+        return _message(ctx.subject, failure, hints, list(passed))
 
     return render
 
