@@ -1,0 +1,393 @@
+"""Level 3: the fast LSTM, forward and backward.
+
+Same equations and contract as ``gru_props.lstm.level1`` (read that file for
+the math); what changes is the cost. As in the GRU's ``gru_props.level3``,
+a NumPy recurrence pays for the recurrent matrix product and for every
+Python-level NumPy call around it, so this tier keeps the calls per step few
+and the data contiguous:
+
+* gates are stacked gate-major, in the order (i, f, o, g): the three sigmoid
+  gates first. Their weights are halved once per parameter set, so that one
+  ``tanh`` over the whole (4, B, H) block followed by ``0.5 * t + 0.5`` on its
+  first three quarters gives sigmoid, sigmoid, sigmoid, tanh: the
+  overflow-free sigmoid of ``gru_props._math`` at no extra call;
+* the input projection ``x_t W + b`` of all time steps is one matrix product
+  (T·B, D+1) @ (4, D+1, H), the biases riding along as a row of W against a
+  column of ones appended to the (copied, time-major) x;
+* a forward step is one stacked matrix product and nine in-place ufunc calls;
+  a backward step one stacked matrix product, one reduction and fourteen
+  in-place ufunc calls; neither allocates;
+* the backward writes each step's pre-activation gradients into one
+  (4, T·B, H) buffer and, after the loop, gets the input-weight and bias
+  gradients of all steps from one matrix product with the stored x, the
+  recurrent-weight gradients from one with the stored states, and dx from one
+  more;
+* float32 stays float32 end to end.
+
+The derivative of each gate comes from the stored ``tanh`` values ``r`` of
+the (halved) pre-activations: ``1 - r**2`` for all four gates in three calls.
+For a sigmoid gate ``s = 0.5 r + 0.5`` this is ``4 s (1 - s)``; the factor
+1/4 (with the 1/2 of the halving, 1/2 · 1/2) is folded into the weights the
+backward multiplies by and into the final weight gradients, never into a
+per-step pass.
+
+A training step needs the forward and the backward of the same inputs:
+``lstm_forward(..., cache=cache)`` keeps what the backward needs in an
+``LSTMCache`` and ``lstm_backward(..., cache=cache)`` uses it instead of
+running the forward again. A cache reuses its buffers while B, T, D, H and
+the dtype stay the same, so a training loop allocates them once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from gru_props.lstm._params import LSTMParams
+from gru_props.lstm._validation import check_lstm_backward_args, check_lstm_forward_args
+
+__all__ = ["LSTMCache", "lstm_forward", "lstm_backward"]
+
+# Gate-major order of the stacked blocks: the sigmoid gates first.
+_ORDER = ("i", "f", "o", "g")
+# Pre-activation scale: sigmoid(a) = 0.5 * tanh(0.5 * a) + 0.5.
+_PRE = (0.5, 0.5, 0.5, 1.0)
+# dL/da_k = _POST[k] * dL/d(gate_k) * (1 - r_k**2): 1/4 for a sigmoid gate
+# (ds/dr = 1/2, dr/da = 1/2 · (1 - r**2)), 1 for the candidate.
+_POST = (0.25, 0.25, 0.25, 1.0)
+
+
+def _prepared(params: LSTMParams, dtype: np.dtype):
+    """Stacked weights, cached on the (immutable) params per dtype.
+
+    Returns ``(Wx, U, WbT, UbT, post)``:
+
+    * ``Wx`` (4, D+1, H): input weights with the bias as a last row, each
+      gate block multiplied by ``_PRE``; ``U`` (4, H, H) likewise.
+    * ``WbT`` (4, H, D) and ``UbT`` (4, H, H): the transposed weights times
+      ``_POST``, which carry the scaled pre-activation gradients back to x
+      and h_{t-1}.
+    * ``post`` (4, 1, 1): ``_POST``, to scale the weight gradients.
+    """
+    key = ("lstm.level3", dtype.str)
+    cache = params._cache  # type: ignore[attr-defined]
+    if key in cache:
+        return cache[key]
+    p = params if params.dtype == dtype else params.astype(dtype)
+    W = [getattr(p, f"W_{k}") for k in _ORDER]
+    U = [getattr(p, f"U_{k}") for k in _ORDER]
+    b = [getattr(p, f"b_{k}") for k in _ORDER]
+    Wx = np.stack([np.concatenate([s * w, s * bb[None, :]], axis=0) for s, w, bb in zip(_PRE, W, b)])
+    Us = np.stack([s * u for s, u in zip(_PRE, U)])
+    WbT = np.stack([(s * w).T for s, w in zip(_POST, W)])
+    UbT = np.stack([(s * u).T for s, u in zip(_POST, U)])
+    post = np.array(_POST, dtype=dtype).reshape(4, 1, 1)
+    prepared = tuple(np.ascontiguousarray(a, dtype=dtype) for a in (Wx, Us, WbT, UbT, post))
+    for a in prepared:
+        a.setflags(write=False)
+    cache[key] = prepared
+    return prepared
+
+
+class LSTMCache:
+    """What ``lstm_forward`` computed, kept for ``lstm_backward``.
+
+    A training step that would otherwise run the forward twice (once for the
+    loss, once inside the backward) runs it once::
+
+        cache = LSTMCache()                      # once, before the loop
+        for step in range(steps):
+            hs, h_T, c_T = lstm_forward(x, h0, c0, params, cache=cache)
+            dhs, dh_T = ...                      # the loss's gradients
+            dx, dh0, dc0, grads = lstm_backward(x, h0, c0, params, dhs, dh_T,
+                                                cache=cache)
+
+    Each forward given the cache overwrites it, reusing its buffers while B,
+    T, D, H and the dtype stay the same (so a loop allocates them once).
+    ``lstm_backward`` checks that its x, h0, c0 and params are the forward's
+    (the same ``LSTMParams`` object, equal arrays) and raises ``ValueError``
+    otherwise: a stale cache never gives silently wrong gradients. It holds
+    about 15·T·B·H + T·B·(D+1) numbers until the next forward or ``clear()``.
+    The arrays a forward returns are the caller's own, never the cache's.
+    """
+
+    def __init__(self) -> None:
+        self._key: Optional[Tuple[Any, ...]] = None
+        self._params: Optional[LSTMParams] = None
+        self._filled = False
+
+    def clear(self) -> None:
+        """Drop the buffers (the memory is freed when nothing else holds them)."""
+        self.__init__()  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        if not self._filled:
+            return "LSTMCache(empty)"
+        B, T, D, H, dt = self._key  # type: ignore[misc]
+        return f"LSTMCache(B={B}, T={T}, D={D}, H={H}, dtype={np.dtype(dt)})"
+
+    def _allocate(self, B: int, T: int, D: int, H: int, dtype: np.dtype) -> None:
+        key = (B, T, D, H, dtype.str)
+        self._filled = False
+        self._params = None
+        if key == self._key:
+            return
+        self._key = key
+        self.x = np.empty((T, B, D + 1), dtype=dtype)  # time-major x with a column of ones
+        self.x[:, :, D] = 1
+        self.proj = np.empty((4, T * B, H), dtype=dtype)  # input projection; then dL/da
+        self.r = np.empty((T, 4, B, H), dtype=dtype)  # tanh of the (halved) pre-activations
+        self.s = np.empty((T, 3, B, H), dtype=dtype)  # i, f, o
+        self.c = np.empty((T + 1, B, H), dtype=dtype)  # c_0 .. c_T
+        self.tc = np.empty((T, B, H), dtype=dtype)  # tanh(c_t)
+        self.h = np.empty((T + 1, B, H), dtype=dtype)  # h_0 .. h_T
+
+
+def _fill_x(xbuf: np.ndarray, x: np.ndarray) -> None:
+    D = x.shape[2]
+    np.copyto(xbuf[:, :, :D], x.transpose(1, 0, 2), casting="same_kind")
+
+
+def lstm_forward(
+    x: np.ndarray,
+    h0: Optional[np.ndarray],
+    c0: Optional[np.ndarray],
+    params: LSTMParams,
+    *,
+    cache: Optional[LSTMCache] = None,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the LSTM over a batch-first sequence (fast).
+
+    Args:
+        x: inputs, (B, T, D).
+        h0: initial hidden state, (B, H); None means zeros.
+        c0: initial cell state, (B, H); None means zeros.
+        params: an ``LSTMParams`` with input size D and hidden size H.
+        cache: an ``LSTMCache`` to keep this forward's work in, for an
+            ``lstm_backward(..., cache=cache)`` of the same inputs; None (the
+            default) keeps nothing.
+
+    Returns:
+        ``(hs, h_T, c_T)``: every hidden state (B, T, H), the last hidden state
+        and the last cell state (B, H). T = 0 gives hs of shape (B, 0, H),
+        h_T = h0 and c_T = c0 (copies). float32 if every input is float32,
+        else float64.
+
+    Raises:
+        TypeError: non-numeric, complex or boolean arrays; ``params`` not an
+            LSTMParams; ``(h0, c0)`` passed as one tuple; ``cache`` not an
+            LSTMCache.
+        ValueError: wrong rank or a B, D or H that does not match.
+    """
+    x, h0, c0, dtype = check_lstm_forward_args(x, h0, c0, params)
+    if cache is not None and not isinstance(cache, LSTMCache):
+        raise TypeError(
+            f"cache: expected a gru_props.lstm.LSTMCache or None; got a {type(cache).__name__}. "
+            f"Create one with LSTMCache() and pass the same object to lstm_backward."
+        )
+    return _forward(x, h0, c0, params, dtype, cache)
+
+
+def _forward(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    params: LSTMParams,
+    dtype: np.dtype,
+    cache: Optional[LSTMCache],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The recurrence on validated x (B, T, D), h0 and c0 (B, H), computed in
+    ``dtype``; x, h0 and c0 are only read. With a cache, fills it."""
+    B, T, D = x.shape
+    H = params.H
+    Wx, U, _, _, _ = _prepared(params, dtype)
+
+    if cache is not None:
+        cache._allocate(B, T, D, H, dtype)
+        tape = cache
+        xbuf, proj = tape.x, tape.proj
+        np.copyto(tape.h[0], h0, casting="same_kind")
+        np.copyto(tape.c[0], c0, casting="same_kind")
+        r_l, s_l, tc_l = list(tape.r), list(tape.s), list(tape.tc)
+        c_l, h_l = list(tape.c), list(tape.h)
+        hs = None
+    else:
+        xbuf = np.empty((T, B, D + 1), dtype=dtype)
+        xbuf[:, :, D] = 1
+        proj = np.empty((4, T * B, H), dtype=dtype)
+        r1 = np.empty((4, B, H), dtype=dtype)
+        s1 = np.empty((3, B, H), dtype=dtype)
+        c1 = np.array(c0, dtype=dtype, order="C", copy=True)  # never aliases the caller's c0
+        tc1 = np.empty((B, H), dtype=dtype)
+        hs = np.empty((B, T, H), dtype=dtype)
+        r_l, s_l, tc_l = [r1] * T, [s1] * T, [tc1] * T
+        c_l = [c1] * (T + 1)  # c_{t-1} and c_t share one buffer: c = f*c + i*g in place
+        h_l = [np.array(h0, dtype=dtype, order="C", copy=True)] + list(hs.transpose(1, 0, 2))
+    _fill_x(xbuf, x)
+    if T:
+        np.matmul(xbuf.reshape(T * B, D + 1), Wx, out=proj)  # (4, T·B, H): x_t W + b, every t
+    p_l = list(proj.reshape(4, T, B, H).transpose(1, 0, 2, 3))  # T views (4, B, H)
+
+    tmp = np.empty((B, H), dtype=dtype)
+    half = np.array(0.5, dtype=dtype)  # 0-d: no scalar conversion per call
+    add, mul, tanh, matmul = np.add, np.multiply, np.tanh, np.matmul
+    for t in range(T):
+        r, s, p, tc = r_l[t], s_l[t], p_l[t], tc_l[t]
+        h_prev, h = h_l[t], h_l[t + 1]
+        c_prev, c = c_l[t], c_l[t + 1]
+        matmul(h_prev, U, r)  # (4, B, H): h U_k (halved for i, f, o)
+        add(r, p, r)  # + x_t W_k + b_k
+        tanh(r, r)  # r = tanh(a/2) for i, f, o; g = tanh(a_g)
+        mul(r[:3], half, s)
+        add(s, half, s)  # i, f, o = sigmoid(a) = 0.5 r + 0.5
+        mul(s[1], c_prev, c)  # f * c_{t-1}
+        mul(s[0], r[3], tmp)  # i * g
+        add(c, tmp, c)  # c_t
+        tanh(c, tc)
+        mul(s[2], tc, h)  # h_t = o * tanh(c_t)
+
+    if cache is not None:
+        cache._params = params
+        cache._filled = True
+        hs = np.ascontiguousarray(cache.h[1:].transpose(1, 0, 2))
+        h_T = cache.h[T].copy()
+        c_T = cache.c[T].copy()
+    else:
+        h_T = h_l[T].copy() if T else h_l[0]  # h_l[0] is already this call's own copy
+        c_T = c_l[T]  # this call's own buffer
+    assert hs.shape == (B, T, H) and hs.dtype == dtype
+    assert h_T.shape == (B, H) and h_T.dtype == dtype and c_T.dtype == dtype
+    return hs, h_T, c_T
+
+
+def lstm_backward(
+    x: np.ndarray,
+    h0: Optional[np.ndarray],
+    c0: Optional[np.ndarray],
+    params: LSTMParams,
+    dhs: np.ndarray,
+    dh_T: Optional[np.ndarray] = None,
+    dc_T: Optional[np.ndarray] = None,
+    *,
+    cache: Optional[LSTMCache] = None,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, LSTMParams]:
+    """Backpropagation through time of ``lstm_forward`` (fast).
+
+    Differentiates ``L = sum(hs * dhs) + sum(h_T * dh_T) + sum(c_T * dc_T)``.
+
+    Args:
+        x, h0, c0, params: as for ``lstm_forward``.
+        dhs: dL/dhs, (B, T, H).
+        dh_T: dL/dh_T, (B, H), added on top of ``dhs[:, -1]``; None means zeros.
+        dc_T: dL/dc_T, (B, H); None means zeros.
+        cache: the ``LSTMCache`` an ``lstm_forward(x, h0, c0, params,
+            cache=cache)`` of these same arguments filled; its work is reused
+            instead of running the forward again. None (the default) runs it.
+
+    Returns:
+        ``(dx, dh0, dc0, grads)``: dx (B, T, D), dh0 and dc0 (B, H), and
+        ``grads``, an ``LSTMParams`` holding dL/d of each field (same shapes).
+        float32 if every input is float32, else float64.
+
+    Raises:
+        TypeError / ValueError: as ``lstm_forward``, and for dhs, dh_T or dc_T
+            of the wrong kind or shape.
+        ValueError: ``cache`` is empty or was filled by a forward of other
+            arguments or another dtype.
+    """
+    x, h0, c0, dhs, dh_T, dc_T, dtype = check_lstm_backward_args(x, h0, c0, params, dhs, dh_T, dc_T)
+    B, T, D = x.shape
+    H = params.H
+    if cache is None:
+        tape = LSTMCache()
+        _forward(x, h0, c0, params, dtype, tape)
+    else:
+        _check_cache(cache, x, h0, c0, params, dtype)
+        tape = cache
+    _, _, WbT, UbT, post = _prepared(params, dtype)
+
+    dP = tape.proj  # (4, T·B, H): the projection is spent; now dL/d(pre-activation), scaled
+    dP_l = list(dP.reshape(4, T, B, H).transpose(1, 0, 2, 3))  # T views (4, B, H)
+    r_l, s_l, tc_l, c_l = list(tape.r), list(tape.s), list(tape.tc), list(tape.c)
+    dhs_l = list(dhs.transpose(1, 0, 2))  # T views (B, H) of the caller's dhs (only read)
+
+    dh_rec = np.array(dh_T, dtype=dtype, order="C", copy=True)  # dL/dh_t from step t+1 (or h_T)
+    dc = np.array(dc_T, dtype=dtype, order="C", copy=True)  # dL/dc_t
+    dh = np.empty((B, H), dtype=dtype)
+    tmp = np.empty((B, H), dtype=dtype)
+    tmp2 = np.empty((B, H), dtype=dtype)
+    tmp4 = np.empty((4, B, H), dtype=dtype)
+    one = np.array(1, dtype=dtype)
+    add, sub, mul, matmul, reduce = np.add, np.subtract, np.multiply, np.matmul, np.add.reduce
+    for t in range(T - 1, -1, -1):
+        r, s, tc, dP_t = r_l[t], s_l[t], tc_l[t], dP_l[t]
+        add(dhs_l[t], dh_rec, dh, casting="same_kind")  # dL/dh_t
+        mul(dh, tc, dP_t[2])  # dL/do
+        mul(dh, s[2], tmp)  # dL/dtanh(c_t)
+        mul(tc, tc, tmp2)
+        sub(one, tmp2, tmp2)
+        mul(tmp, tmp2, tmp)
+        add(dc, tmp, dc)  # dL/dc_t = from c_{t+1} + through h_t
+        mul(dc, r[3], dP_t[0])  # dL/di = dc * g
+        mul(dc, c_l[t], dP_t[1])  # dL/df = dc * c_{t-1}
+        mul(dc, s[0], dP_t[3])  # dL/dg = dc * i
+        mul(dc, s[1], dc)  # dL/dc_{t-1} = dc * f
+        mul(r, r, tmp4)
+        sub(one, tmp4, tmp4)
+        mul(dP_t, tmp4, dP_t)  # times (1 - r**2); the 1/4 of i, f, o is in UbT, WbT, post
+        matmul(dP_t, UbT, tmp4)
+        reduce(tmp4, axis=0, out=dh_rec)  # dL/dh_{t-1} through the four gates
+
+    # Weight gradients of all steps at once: rows (t, b) of x, h_{t-1} against dP.
+    gW = np.matmul(tape.x.reshape(T * B, D + 1).T, dP)  # (4, D+1, H)
+    gU = np.matmul(tape.h[:T].reshape(T * B, H).T, dP)  # (4, H, H)
+    gW *= post
+    gU *= post
+    dx_tm = np.add.reduce(np.matmul(dP, WbT), axis=0)  # (T·B, D)
+    dx = np.ascontiguousarray(dx_tm.reshape(T, B, D).transpose(1, 0, 2))
+    fields = {}
+    for k, gate in enumerate(_ORDER):
+        fields[f"W_{gate}"] = gW[k, :D]
+        fields[f"U_{gate}"] = gU[k]
+        fields[f"b_{gate}"] = gW[k, D]
+    grads = LSTMParams(**fields)
+    assert dx.shape == (B, T, D) and dx.dtype == dtype and grads.dtype == dtype
+    return dx, dh_rec, dc, grads
+
+
+def _check_cache(cache: Any, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+                 params: LSTMParams, dtype: np.dtype) -> None:
+    """Raise unless ``cache`` holds the forward of exactly these arguments."""
+    if not isinstance(cache, LSTMCache):
+        raise TypeError(
+            f"cache: expected a gru_props.lstm.LSTMCache or None; got a {type(cache).__name__}."
+        )
+    if not cache._filled:
+        raise ValueError(
+            "cache: it holds no forward. Call lstm_forward(x, h0, c0, params, cache=cache) "
+            "first, or pass cache=None to run the forward here."
+        )
+    B, T, D = x.shape
+    key = (B, T, D, params.H, dtype.str)
+    if cache._key != key:
+        cB, cT, cD, cH, cdt = cache._key  # type: ignore[misc]
+        raise ValueError(
+            f"cache: it holds a forward with B={cB}, T={cT}, D={cD}, H={cH} in {np.dtype(cdt)}; "
+            f"this backward has B={B}, T={T}, D={D}, H={params.H} in {dtype} (a float64 dhs, "
+            f"dh_T or dc_T makes a float32 backward run in float64). Pass arrays of the "
+            f"forward's dtype, or cache=None."
+        )
+    if cache._params is not params:
+        raise ValueError(
+            "cache: it holds a forward of another LSTMParams object. Run lstm_forward with "
+            "these params and this cache first, or pass cache=None."
+        )
+    for name, got, kept in (("x", x.transpose(1, 0, 2), cache.x[:, :, :D]),
+                            ("h0", h0, cache.h[0]), ("c0", c0, cache.c[0])):
+        if not np.array_equal(np.asarray(got, dtype=dtype), kept, equal_nan=True):
+            raise ValueError(
+                f"{name}: differs from the {name} of the forward that filled the cache (changed "
+                f"in place, or another array). Run lstm_forward again with cache=cache, or pass "
+                f"cache=None."
+            )
