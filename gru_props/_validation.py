@@ -186,3 +186,56 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_backward_args(
+    x: Any, h0: Any, params: "GRUParams", dhs: Any, dh_T: Any
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype]:
+    """Validate ``gru_backward`` arguments.
+
+    ``x`` (B, T, D) and ``h0`` (B, H) or None are checked as for the forward;
+    ``dhs`` = dL/dhs must be (B, T, H) with B and T read from x and H from
+    params (None means zeros: a loss on the final state only); ``dh_T`` =
+    dL/dh_T must be (B, H) or None (zeros).
+
+    Returns ``(x, h0, dhs, dh_T, dtype)`` with ``h0``, ``dhs`` and ``dh_T``
+    filled with zeros where None was given, and ``dtype`` the dtype of the
+    computation and of every result: float32 only if every array is float32,
+    float64 when they mix, float64 for integers. No array is copied unless a
+    cast or a zero fill was needed, and none is ever written to.
+    """
+    x, h0, dtype = check_forward_args(x, h0, params)
+    B, T, D = x.shape
+    H = params.H
+    expected = (
+        f"(B, T, H) = ({B}, {T}, {H}), B and T read from x of shape (B, T, D) = {x.shape} "
+        f"and H from params"
+    )
+    if dhs is None:
+        dhs = np.zeros((B, T, H), dtype=dtype)
+    else:
+        dhs = as_real_array("dhs", dhs)
+        if dhs.shape != (B, T, H):
+            hint = ""
+            if dhs.shape == (B, H):
+                hint = (
+                    "A (B, H) array is the gradient of one state: pass the gradient of the "
+                    "final state as dh_T=..., and dhs=None for a loss on h_T only."
+                )
+            elif dhs.shape == (T, B, H) and T != B:
+                hint = "dhs looks time-major (T, B, H); pass dhs.transpose(1, 0, 2)."
+            elif dhs.ndim == 3 and dhs.shape[:2] == (B, T):
+                hint = "The last axis must be H, the hidden size of params (gradients of hs, not of x)."
+            if dhs.ndim != 3:
+                msg = (
+                    f"dhs: expected a 3-D array of shape {expected}; got a {dhs.ndim}-D "
+                    f"array of shape {dhs.shape}."
+                )
+                raise ValueError(f"{msg} {hint}".rstrip())
+            raise _shape_error("dhs", expected, dhs.shape, hint)
+    dtype = compute_dtype(dtype, dhs.dtype)
+    if dh_T is not None:
+        dh_T = as_real_array("dh_T", dh_T)
+        dtype = compute_dtype(dtype, dh_T.dtype)
+    dh_T = check_hidden("dh_T", dh_T, B, H, dtype)
+    return x, h0, dhs, dh_T, dtype
