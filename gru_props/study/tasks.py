@@ -1,0 +1,441 @@
+"""Small synthetic sequence tasks, generated in-process from a seeded RNG.
+
+Three tasks, each probing one thing a recurrent cell must do:
+
+* ``AddingProblem`` (Hochreiter & Schmidhuber 1997; Le et al. 2015): memory
+  over a distance. Two input channels: values U(0, 1) and a marker with
+  exactly two ones (one in each half of the sequence); the target is the sum
+  of the two marked values, read from the last state. Predicting the mean
+  (1) scores MSE Var(U + U') = 1/6; solved at MSE < 0.01.
+* ``CopyTask`` (Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016): exact
+  storage. ``length`` symbols from an alphabet of ``symbols``, ``delay``
+  blanks, then a delimiter; the model reproduces the symbols on the
+  ``length`` steps starting at the delimiter. A memoryless model scores
+  cross-entropy log(symbols); solved at 99 % of symbols right.
+* ``AnBn`` (Gers & Schmidhuber 2001; Weiss et al. 2018): counting. The string
+  ``S a^n b^n`` with next-symbol prediction scored where the next symbol is
+  determined (from the first b on: b ... b then the end marker E). Trained on
+  n <= N; the largest n up to ``test_max`` for which every n' <= n is
+  predicted exactly is its length generalisation.
+
+Every task returns a ``Batch``: ``x`` (B, T, D) float64; for a last-step
+regression task ``y`` (B, K) float64 and ``mask`` None; for a per-step
+classification task ``y`` (B, T) int64 class indices and ``mask`` (B, T) bool
+(the positions that are scored). The same generator state always gives the
+same batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from gru_props._validation import check_positive_int
+
+__all__ = ["Batch", "Task", "AddingProblem", "CopyTask", "AnBn", "make_task", "task_from_description", "TASKS"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Batch:
+    """One batch of a task.
+
+    ``x`` (B, T, D) float64. Regression tasks (``Task.target == "last"``):
+    ``y`` (B, K) float64, ``mask`` None. Classification tasks (``"steps"``):
+    ``y`` (B, T) int64 class indices, ``mask`` (B, T) bool, True where scored.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: Optional[np.ndarray] = None
+
+    @property
+    def B(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.x.shape[1])
+
+
+def _check_rng(rng: Any) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng: expected a numpy.random.Generator (e.g. np.random.default_rng(0)); "
+            f"got a {type(rng).__name__}."
+        )
+    return rng
+
+
+class Task:
+    """What every task offers (the concrete tasks are frozen dataclasses).
+
+    Attributes set by each task: ``name`` (short key, e.g. ``"adding50"``),
+    ``title`` (for reports), ``D`` input features, ``K`` outputs,
+    ``target`` ("last": regression from h_T; "steps": classification of
+    masked steps), ``loss_name``, ``baseline`` (the loss of the trivial or
+    memoryless predictor) and ``threshold_text`` (when the task counts as
+    solved).
+    """
+
+    name: str
+    title: str
+    D: int
+    K: int
+    target: str
+    loss_name: str
+    baseline: float
+    baseline_text: str
+    threshold_text: str
+    threshold_loss: Optional[float] = None  # drawn on loss curves when set
+
+    def sample(self, rng: np.random.Generator, B: int) -> Batch:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def validation_set(self, rng: np.random.Generator) -> Batch:
+        """The fixed set on which curves, thresholds and learning rates are judged."""
+        return self.sample(rng, self.eval_size)
+
+    def test_set(self, rng: np.random.Generator) -> Batch:
+        """A second fixed set, drawn independently, for the final reported loss."""
+        return self.sample(rng, self.eval_size)
+
+    def solved(self, loss: float, accuracy: Optional[float]) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> Dict[str, Any]:
+        """The task's constructor arguments, plus its name (JSON-ready)."""
+        return {"task": type(self).__name__, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+    @property
+    def steps_T(self) -> int:  # pragma: no cover - abstract
+        """Sequence length of a training batch."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class AddingProblem(Task):
+    """The adding problem at sequence length T.
+
+    x (B, T, 2): channel 0 values U(0, 1), channel 1 the marker (two ones, the
+    first in [0, T//2), the second in [T//2, T)); y (B, 1) the sum of the two
+    marked values. Trivial predictor (always 1): MSE 1/6. Solved at
+    MSE < ``threshold`` (default 0.01).
+
+    Raises:
+        ValueError: T < 2.
+    """
+
+    T: int = 50
+    threshold: float = 0.01
+    eval_size: int = 1000
+
+    D = 2
+    K = 1
+    target = "last"
+    loss_name = "MSE"
+    baseline = 1.0 / 6.0
+    baseline_text = "predicting the mean (1) scores MSE 1/6 = 0.167"
+
+    def __post_init__(self) -> None:
+        check_positive_int("T", self.T, minimum=2)
+        check_positive_int("eval_size", self.eval_size)
+        if not (0 < self.threshold < 1):
+            raise ValueError(f"threshold: expected an MSE in (0, 1), e.g. 0.01; got {self.threshold!r}.")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"adding{self.T}"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"adding problem, T = {self.T}"
+
+    @property
+    def threshold_text(self) -> str:  # type: ignore[override]
+        return f"MSE < {self.threshold:g}"
+
+    @property
+    def threshold_loss(self) -> float:  # type: ignore[override]
+        return self.threshold
+
+    @property
+    def steps_T(self) -> int:
+        return self.T
+
+    def sample(self, rng: np.random.Generator, B: int) -> Batch:
+        """A batch: x (B, T, 2) float64, y (B, 1) float64."""
+        rng = _check_rng(rng)
+        B = check_positive_int("B", B)
+        T, half = self.T, self.T // 2
+        values = rng.uniform(0.0, 1.0, size=(B, T))
+        first = rng.integers(0, half, size=B)
+        second = rng.integers(half, T, size=B)
+        x = np.zeros((B, T, 2))
+        x[:, :, 0] = values
+        rows = np.arange(B)
+        x[rows, first, 1] = 1.0
+        x[rows, second, 1] = 1.0
+        y = (values[rows, first] + values[rows, second])[:, None]
+        return Batch(x, y)
+
+    def solved(self, loss: float, accuracy: Optional[float] = None) -> bool:
+        return bool(loss < self.threshold)
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyTask(Task):
+    """Copy ``length`` symbols after ``delay`` blanks.
+
+    Time steps T = 2 * length + delay. Inputs (B, T, symbols + 2), one-hot:
+    symbols s_0..s_{length-1} at t < length, blanks (channel ``symbols``) up
+    to t = length + delay, where the delimiter (channel ``symbols + 1``)
+    appears, then blanks. The target at step length + delay + i is s_i
+    (the ``length`` masked steps); nothing else is scored. Memoryless
+    predictor: cross-entropy log(symbols). Solved at ``accuracy`` (default
+    99 %) of the scored symbols right on the validation set.
+
+    Raises:
+        ValueError: a size below 1 (symbols below 2), or accuracy not in (0, 1].
+    """
+
+    symbols: int = 4
+    length: int = 5
+    delay: int = 20
+    accuracy: float = 0.99
+    eval_size: int = 1000
+
+    target = "steps"
+    loss_name = "cross-entropy"
+
+    def __post_init__(self) -> None:
+        check_positive_int("symbols", self.symbols, minimum=2)
+        check_positive_int("length", self.length)
+        check_positive_int("delay", self.delay, minimum=0)
+        check_positive_int("eval_size", self.eval_size)
+        if not (0 < self.accuracy <= 1):
+            raise ValueError(f"accuracy: expected a fraction in (0, 1], e.g. 0.99; got {self.accuracy!r}.")
+
+    @property
+    def D(self) -> int:  # type: ignore[override]
+        return self.symbols + 2
+
+    @property
+    def K(self) -> int:  # type: ignore[override]
+        return self.symbols
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "copy"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"copy task, {self.length} of {self.symbols} symbols after {self.delay} blanks (T = {self.steps_T})"
+
+    @property
+    def baseline(self) -> float:  # type: ignore[override]
+        return math.log(self.symbols)
+
+    @property
+    def baseline_text(self) -> str:  # type: ignore[override]
+        return f"a memoryless guess scores cross-entropy log {self.symbols} = {self.baseline:.3f}"
+
+    @property
+    def threshold_text(self) -> str:  # type: ignore[override]
+        return f"accuracy >= {self.accuracy:.0%} of copied symbols"
+
+    @property
+    def steps_T(self) -> int:
+        return 2 * self.length + self.delay
+
+    def sample(self, rng: np.random.Generator, B: int) -> Batch:
+        """A batch: x (B, T, symbols + 2) float64, y (B, T) int64, mask (B, T) bool."""
+        rng = _check_rng(rng)
+        B = check_positive_int("B", B)
+        L, K, T = self.length, self.symbols, self.steps_T
+        seq = rng.integers(0, K, size=(B, L))
+        x = np.zeros((B, T, K + 2))
+        rows = np.arange(B)[:, None]
+        x[rows, np.arange(L)[None, :], seq] = 1.0
+        x[:, L:, K] = 1.0  # blanks ...
+        go = L + self.delay
+        x[:, go, K] = 0.0
+        x[:, go, K + 1] = 1.0  # ... except the delimiter
+        y = np.zeros((B, T), dtype=np.int64)
+        y[:, go:] = seq
+        mask = np.zeros((B, T), dtype=bool)
+        mask[:, go:] = True
+        return Batch(x, y, mask)
+
+    def solved(self, loss: float, accuracy: Optional[float]) -> bool:
+        return accuracy is not None and bool(accuracy >= self.accuracy)
+
+
+# Symbols of a^n b^n: inputs S, a, b (one-hot, D = 3); outputs a, b, E (K = 3).
+_S, _A, _B = 0, 1, 2
+_OUT_A, _OUT_B, _OUT_E = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class AnBn(Task):
+    """Next-symbol prediction on ``S a^n b^n``, trained on 1 <= n <= N.
+
+    A string of n is 2n + 1 steps: S at t = 0, a at t = 1..n, b at
+    t = n+1..2n. After reading the first b the rest is determined: the next
+    symbol is b at t = n+1..2n-1 and the end marker E at t = 2n. Those n
+    steps are scored (classes a, b, E = 0, 1, 2); while reading a's the next
+    symbol is a or b, which no model can know, so those steps are not scored.
+    Training batches draw n uniformly from 1..N and pad to T = 2N + 1 (zero
+    inputs, unscored). The validation set is every n in 1..N once; solved
+    when every scored step of it is right. ``generalisation_set`` is every n
+    in 1..``test_max`` (T = 2 test_max + 1).
+
+    Raises:
+        ValueError: N < 1 or test_max < N.
+    """
+
+    N: int = 10
+    test_max: int = 100
+
+    D = 3
+    K = 3
+    target = "steps"
+    loss_name = "cross-entropy"
+    threshold_text = "every step of every training length n <= N right"
+
+    def __post_init__(self) -> None:
+        check_positive_int("N", self.N)
+        check_positive_int("test_max", self.test_max)
+        if self.test_max < self.N:
+            raise ValueError(
+                f"test_max: expected the largest test length n >= N = {self.N}; got {self.test_max}."
+            )
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "anbn"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"a^n b^n, trained on n <= {self.N}, tested up to n = {self.test_max}"
+
+    @property
+    def baseline(self) -> float:  # type: ignore[override]
+        return self.counting_free_baseline()
+
+    @property
+    def baseline_text(self) -> str:  # type: ignore[override]
+        return (f"a model that cannot count (the best constant guess of b vs E on scored steps) "
+                f"scores cross-entropy {self.baseline:.3f}")
+
+    @property
+    def steps_T(self) -> int:
+        return 2 * self.N + 1
+
+    def counting_free_baseline(self) -> float:
+        """Cross-entropy of the best prediction that ignores the count.
+
+        On scored steps the target is E with frequency N / sum(n) = 2 / (N + 1)
+        under uniform n (one E per string, n scored steps per string); the
+        best constant guess scores that frequency's binary entropy.
+        """
+        p = 2.0 / (self.N + 1)
+        if p >= 1.0:
+            return 0.0
+        return float(-(p * math.log(p) + (1 - p) * math.log(1 - p)))
+
+    @staticmethod
+    def strings(ns: np.ndarray, T: int) -> Batch:
+        """The strings ``S a^n b^n`` for the given n (B,), padded to T steps."""
+        ns = np.asarray(ns, dtype=np.int64)
+        B = ns.shape[0]
+        if B and 2 * int(ns.max()) + 1 > T:
+            raise ValueError(f"T: expected at least 2 max(n) + 1 = {2 * int(ns.max()) + 1} steps; got {T}.")
+        t = np.arange(T)[None, :]
+        n = ns[:, None]
+        sym = np.full((B, T), -1)
+        sym[:, 0] = _S
+        sym[(t >= 1) & (t <= n)] = _A
+        sym[(t > n) & (t <= 2 * n)] = _B
+        x = np.zeros((B, T, 3))
+        rows, cols = np.nonzero(sym >= 0)
+        x[rows, cols, sym[rows, cols]] = 1.0
+        mask = (t > n) & (t <= 2 * n)
+        y = np.where(t < 2 * n, _OUT_B, _OUT_E).astype(np.int64)
+        y = np.where(mask, y, 0)
+        return Batch(x, y, mask)
+
+    def sample(self, rng: np.random.Generator, B: int) -> Batch:
+        """A batch: n ~ U{1..N}; x (B, 2N+1, 3) float64, y (B, 2N+1) int64, mask bool."""
+        rng = _check_rng(rng)
+        B = check_positive_int("B", B)
+        return self.strings(rng.integers(1, self.N + 1, size=B), self.steps_T)
+
+    def validation_set(self, rng: Optional[np.random.Generator] = None) -> Batch:
+        """Every training length n = 1..N once (deterministic; ``rng`` is unused)."""
+        return self.strings(np.arange(1, self.N + 1), self.steps_T)
+
+    def test_set(self, rng: Optional[np.random.Generator] = None) -> Batch:
+        """The same strings as the validation set: a^n b^n's test is ``generalisation_set``."""
+        return self.validation_set()
+
+    def generalisation_set(self) -> Batch:
+        """Every n = 1..test_max once, padded to T = 2 test_max + 1."""
+        return self.strings(np.arange(1, self.test_max + 1), 2 * self.test_max + 1)
+
+    @staticmethod
+    def generalisation_length(correct: np.ndarray) -> int:
+        """The largest n such that the strings of every n' <= n were right.
+
+        ``correct`` (n_max,) bool: entry i says whether the string of n = i + 1
+        had every scored step right. 0 when n = 1 already fails.
+        """
+        correct = np.asarray(correct, dtype=bool)
+        wrong = np.flatnonzero(~correct)
+        return int(wrong[0]) if wrong.size else int(correct.size)
+
+    def solved(self, loss: float, accuracy: Optional[float]) -> bool:
+        return accuracy is not None and bool(accuracy >= 1.0)
+
+
+TASKS: Dict[str, Tuple[type, Dict[str, Any]]] = {
+    "adding50": (AddingProblem, {"T": 50}),
+    "adding100": (AddingProblem, {"T": 100}),
+    "copy": (CopyTask, {}),
+    "anbn": (AnBn, {}),
+}
+
+
+def make_task(name: str, **overrides: Any) -> Task:
+    """A task by its short name (``adding50``, ``adding100``, ``copy``, ``anbn``).
+
+    ``adding<T>`` gives the adding problem at any T (e.g. ``adding20``);
+    ``overrides`` are passed to the task's constructor.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name in TASKS:
+        cls, kwargs = TASKS[name]
+        return cls(**{**kwargs, **overrides})
+    if name.startswith("adding") and name[6:].isdigit():
+        return AddingProblem(T=int(name[6:]), **overrides)
+    raise ValueError(
+        f"task: expected one of {sorted(TASKS)} (or adding<T>, e.g. adding20); got {name!r}."
+    )
+
+
+def task_from_description(description: Dict[str, Any]) -> Task:
+    """The task that ``Task.describe()`` described (e.g. read back from a study's JSON).
+
+    Raises:
+        ValueError: an unknown task class.
+    """
+    classes = {cls.__name__: cls for cls in (AddingProblem, CopyTask, AnBn)}
+    fields = dict(description)
+    kind = fields.pop("task", None)
+    if kind not in classes:
+        raise ValueError(f"description: expected 'task' to be one of {sorted(classes)}; got {kind!r}.")
+    return classes[kind](**fields)

@@ -1,0 +1,194 @@
+"""One training run: a model, a task, a seed, a learning rate; Adam with gradient clipping.
+
+Seeding (``seed`` alone decides, whatever the arm or learning rate):
+
+* initial weights: ``np.random.default_rng([seed, 1])`` (see ``models``);
+* training batches: ``np.random.default_rng([seed, 2])``, so every arm and
+  learning rate of a seed sees the same data stream;
+* validation set: ``[seed, 3]``; test set: ``[seed, 4]``.
+
+The validation set is scored at step 0 and every ``eval_every`` steps; the
+first scored step at which the task counts as solved is the run's steps to
+threshold (resolution ``eval_every``). The run always trains for ``steps``
+steps (no early stop), then reports the final validation and test losses. A
+loss that turns non-finite ends the run as diverged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from gru_props._validation import check_positive_int
+from gru_props.study.models import Arm, Model
+from gru_props.study.optim import Adam, clip_grad_norm
+from gru_props.study.tasks import AnBn, Task
+
+__all__ = ["RunResult", "train", "DATA_STREAM", "VALIDATION_STREAM", "TEST_STREAM"]
+
+DATA_STREAM, VALIDATION_STREAM, TEST_STREAM = 2, 3, 4
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one run measured (JSON-ready through ``dataclasses.asdict``).
+
+    ``eval_steps`` / ``val_loss`` / ``val_accuracy``: the validation curve
+    (accuracy None for regression). ``train_loss``: mean training loss over
+    each interval ending at the matching ``eval_steps`` entry (step 0: the
+    first batch's loss before any update). ``steps_to_threshold``: the first
+    scored step at which the task was solved, None if never.
+    ``generalisation``: a^n b^n only, the largest n such that every string of
+    n' <= n was predicted exactly after training. ``ms_per_step``: wall time
+    of the training steps alone (forward, backward, clipping, Adam), not of
+    evaluation.
+    """
+
+    task: str
+    arm: str
+    cell: str
+    H: int
+    lr: float
+    seed: int
+    steps: int
+    batch_size: int
+    n_params: int
+    eval_steps: List[int]
+    val_loss: List[float]
+    val_accuracy: List[Optional[float]]
+    train_loss: List[float]
+    steps_to_threshold: Optional[int]
+    final_val_loss: float
+    final_val_accuracy: Optional[float]
+    test_loss: float
+    test_accuracy: Optional[float]
+    generalisation: Optional[int]
+    ms_per_step: float
+    wall_s: float
+    diverged: bool
+
+    @property
+    def solved(self) -> bool:
+        return self.steps_to_threshold is not None
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def train(
+    task: Task,
+    arm: Arm,
+    *,
+    seed: int,
+    lr: float,
+    steps: int,
+    batch_size: int = 64,
+    clip: float = 1.0,
+    eval_every: int = 25,
+    dtype: Any = np.float32,
+) -> RunResult:
+    """Train ``arm`` on ``task`` for ``steps`` Adam steps and return what was measured.
+
+    Args:
+        task: a ``Task`` (``gru_props.study.tasks``).
+        arm: an ``Arm`` (``gru_props.study.models``).
+        seed: decides the initial weights, the data stream and the fixed sets.
+        lr: Adam's learning rate.
+        steps: training steps (batches) to run.
+        batch_size: examples per batch (B).
+        clip: the global gradient-norm limit.
+        eval_every: steps between validation scores.
+        dtype: float32 (default) or float64 for the model and its passes.
+
+    Returns:
+        A ``RunResult``.
+
+    Raises:
+        TypeError / ValueError: a non-integer or non-positive ``steps``,
+            ``batch_size``, ``eval_every`` or ``seed`` < 0; as ``Model`` and ``Adam``.
+    """
+    steps = check_positive_int("steps", steps)
+    batch_size = check_positive_int("batch_size", batch_size)
+    eval_every = check_positive_int("eval_every", eval_every)
+    seed = check_positive_int("seed", seed, minimum=0)
+    model = Model(arm, task, seed, dtype=dtype)
+    opt = Adam(model.params, lr=lr)
+    data = np.random.default_rng([seed, DATA_STREAM])
+    val = task.validation_set(np.random.default_rng([seed, VALIDATION_STREAM]))
+    test = task.test_set(np.random.default_rng([seed, TEST_STREAM]))
+
+    eval_steps: List[int] = []
+    val_loss: List[float] = []
+    val_acc: List[Optional[float]] = []
+    train_loss: List[float] = []
+    reached: Optional[int] = None
+    diverged = False
+
+    def score(step: int, interval_losses: List[float]) -> None:
+        nonlocal reached
+        loss, acc = model.evaluate(val)
+        eval_steps.append(step)
+        val_loss.append(loss)
+        val_acc.append(acc)
+        train_loss.append(float(np.mean(interval_losses)) if interval_losses else float("nan"))
+        if reached is None and _finite(loss) and task.solved(loss, acc):
+            reached = step
+
+    start = time.perf_counter()
+    train_time = 0.0
+    interval: List[float] = []
+    done = 0
+    for step in range(1, steps + 1):
+        batch = task.sample(data, batch_size)
+        t0 = time.perf_counter()
+        loss, grads = model.loss_and_grads(batch)
+        if not _finite(loss):
+            diverged = True
+            break
+        if step == 1:
+            score(0, [loss])
+        norm = clip_grad_norm(grads, clip)
+        if not _finite(norm):
+            diverged = True
+            break
+        opt.step(model.params, grads)
+        train_time += time.perf_counter() - t0
+        done = step
+        interval.append(loss)
+        if step % eval_every == 0 or step == steps:
+            score(step, interval)
+            interval = []
+            if not _finite(val_loss[-1]):
+                diverged = True
+                break
+
+    if diverged:
+        final_val, final_acc = float("nan"), None
+        test_loss, test_acc = float("nan"), None
+        generalisation = None
+    else:
+        final_val, final_acc = val_loss[-1], val_acc[-1]
+        test_loss, test_acc = model.evaluate(test)
+        generalisation = None
+        if isinstance(task, AnBn):
+            generalisation = AnBn.generalisation_length(model.rows_correct(task.generalisation_set()))
+    return RunResult(
+        task=task.name, arm=arm.label, cell=arm.cell, H=model.H, lr=float(lr), seed=seed,
+        steps=steps, batch_size=batch_size, n_params=model.n_params,
+        eval_steps=eval_steps, val_loss=val_loss, val_accuracy=val_acc, train_loss=train_loss,
+        steps_to_threshold=reached, final_val_loss=final_val, final_val_accuracy=final_acc,
+        test_loss=test_loss, test_accuracy=test_acc, generalisation=generalisation,
+        ms_per_step=1e3 * train_time / max(done, 1), wall_s=time.perf_counter() - start,
+        diverged=diverged,
+    )
+
+
+def result_from_dict(d: Dict[str, Any]) -> RunResult:
+    """A ``RunResult`` back from ``dataclasses.asdict`` output (e.g. read from JSON)."""
+    fields = {f.name for f in dataclasses.fields(RunResult)}
+    return RunResult(**{k: v for k, v in d.items() if k in fields})
