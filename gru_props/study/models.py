@@ -26,6 +26,7 @@ the map that negates that block, a reversed model with parameters theta runs
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Any, Dict, Optional, Tuple
 
@@ -194,7 +195,8 @@ class Model:
                 params[name] = -params[name]
         self.params: Dict[str, np.ndarray] = {k: v.astype(self.dtype) for k, v in params.items()}
         self.n_params = int(sum(v.size for v in self.params.values()))
-        self._h0 = None
+        # The forward's work, reused by the backward of the same training step.
+        self._cache = self._new_cache()
 
     # ------------------------------------------------------------------ layer
     def _zeros(self, B: int) -> np.ndarray:
@@ -215,24 +217,26 @@ class Model:
 
         return LSTMParams(**{k: v for k, v in p.items() if k not in _OUT})
 
-    def _layer_forward(self, x: np.ndarray, cp: Any) -> Tuple[np.ndarray, np.ndarray]:
+    def _layer_forward(self, x: np.ndarray, cp: Any, cache: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         B = x.shape[0]
+        kw = {} if cache is None else {"cache": cache}
         if self.arm.cell == "gru":
             from gru_props.level3 import gru_forward
 
-            return gru_forward(x, self._zeros(B), cp, True)
+            return gru_forward(x, self._zeros(B), cp, True, **kw)
         from gru_props.lstm import lstm_forward
 
-        hs, h_T, _ = lstm_forward(x, self._zeros(B), self._zeros(B), cp)
+        hs, h_T, _ = lstm_forward(x, self._zeros(B), self._zeros(B), cp, **kw)
         return hs, h_T
 
     def _layer_backward(self, x: np.ndarray, cp: Any, dhs: np.ndarray,
-                        dh_T: Optional[np.ndarray]) -> Dict[str, np.ndarray]:
+                        dh_T: Optional[np.ndarray], cache: Any = None) -> Dict[str, np.ndarray]:
         B = x.shape[0]
+        kw = {} if cache is None else {"cache": cache}
         if self.arm.cell == "gru":
             from gru_props.level3 import gru_backward
 
-            _, _, grads = gru_backward(x, self._zeros(B), cp, dhs, dh_T, reset_after=True)
+            _, _, grads = gru_backward(x, self._zeros(B), cp, dhs, dh_T, True, **kw)
             g = {k: np.array(v) for k, v in grads.arrays().items()}
             if self.arm.interpolation == "chung":
                 for name in _Z_BLOCK:
@@ -240,8 +244,23 @@ class Model:
             return g
         from gru_props.lstm import lstm_backward
 
-        _, _, _, grads = lstm_backward(x, self._zeros(B), self._zeros(B), cp, dhs, dh_T, None)
+        _, _, _, grads = lstm_backward(x, self._zeros(B), self._zeros(B), cp, dhs, dh_T, None, **kw)
         return {k: np.array(v) for k, v in grads.arrays().items()}
+
+    def _new_cache(self) -> Any:
+        """The layer's forward-to-backward cache when its passes offer one (else None)."""
+        if self.arm.cell == "gru":
+            from gru_props import level3 as module
+
+            name, fn = "GRUCache", module.gru_backward
+        else:
+            import gru_props.lstm as module  # type: ignore[no-redef]
+
+            name, fn = "LSTMCache", module.lstm_backward
+        cls = getattr(module, name, None)
+        if cls is None or "cache" not in inspect.signature(fn).parameters:
+            return None
+        return cls()
 
     # ---------------------------------------------------------------- readout
     def _head(self, batch: Batch, hs: np.ndarray, h_T: np.ndarray, grad: bool):
@@ -287,9 +306,9 @@ class Model:
         """The batch loss and its gradient for every array of ``params`` (same names, shapes, dtype)."""
         x = self._x(batch)
         cp = self.cell_params()
-        hs, h_T = self._layer_forward(x, cp)
+        hs, h_T = self._layer_forward(x, cp, self._cache)
         loss, _, _, (dhs, dh_T, grads) = self._head(batch, hs, h_T, grad=True)
-        grads.update(self._layer_backward(x, cp, dhs, dh_T))
+        grads.update(self._layer_backward(x, cp, dhs, dh_T, self._cache))
         return loss, grads
 
     def evaluate(self, batch: Batch) -> Tuple[float, Optional[float]]:

@@ -131,7 +131,8 @@ def train(
 
     def score(step: int, interval_losses: List[float]) -> None:
         nonlocal reached
-        loss, acc = model.evaluate(val)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, acc = model.evaluate(val)
         eval_steps.append(step)
         val_loss.append(loss)
         val_acc.append(acc)
@@ -146,7 +147,8 @@ def train(
     for step in range(1, steps + 1):
         batch = task.sample(data, batch_size)
         t0 = time.perf_counter()
-        loss, grads = model.loss_and_grads(batch)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
+            loss, grads = model.loss_and_grads(batch)
         if not _finite(loss):
             diverged = True
             break
