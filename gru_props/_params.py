@@ -21,7 +21,9 @@ gate is applied after the recurrent matrix product).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+import re
+from collections import Counter
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -51,14 +53,17 @@ class GRUParams:
     Construction copies every array into one common floating dtype (float32
     stays float32, float64 stays float64, integers become float64) and makes
     the copies read-only, so a ``GRUParams`` never changes after it is built
-    and never aliases the caller's arrays.
+    and never aliases the caller's arrays. ``copy.copy``,
+    ``copy.deepcopy`` and pickling give a new ``GRUParams`` with read-only
+    arrays again. To change a field, build a new one: ``params.replace(W_z=...)``.
 
     Raises:
         TypeError: a field is not a real numeric array (complex, boolean,
             strings, objects).
         ValueError: a field has the wrong rank or a shape inconsistent with
-            ``W_z``'s (D, H); the message names the field, the expected shape
-            and the shape received.
+            the D and H the other fields agree on; the message names the
+            field, the expected shape and the shape received, and says when
+            a weight matrix looks transposed.
     """
 
     W_z: np.ndarray
@@ -74,16 +79,7 @@ class GRUParams:
 
     def __post_init__(self) -> None:
         arrays = {name: as_real_array(f"GRUParams.{name}", getattr(self, name)) for name in _FIELDS}
-        W_z = arrays["W_z"]
-        if W_z.ndim != 2:
-            raise ValueError(
-                f"GRUParams.W_z: expected a 2-D array of shape (D, H); got shape {W_z.shape}."
-            )
-        D, H = W_z.shape
-        if H < 1:
-            raise ValueError(
-                f"GRUParams.W_z: expected shape (D, H) with H >= 1 hidden units; got {W_z.shape}."
-            )
+        D, H = _infer_dims(arrays)
         expected = {}
         expected.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in _WEIGHTS})
         expected.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in _RECURRENT})
@@ -91,16 +87,26 @@ class GRUParams:
         for name, (shape, text) in expected.items():
             got = arrays[name].shape
             if got != shape:
-                raise ValueError(
-                    f"GRUParams.{name}: expected shape {text}, as set by W_z of shape "
-                    f"(D, H) = ({D}, {H}); got {got}."
-                )
+                raise ValueError(_shape_message(name, got, shape, text, arrays, D, H))
         dtype = compute_dtype(*(a.dtype for a in arrays.values()))
         for name, arr in arrays.items():
-            copy = np.array(arr, dtype=dtype, copy=True)
-            copy.setflags(write=False)
-            object.__setattr__(self, name, copy)
+            object.__setattr__(self, name, _immutable(arr, dtype))
         object.__setattr__(self, "_cache", {})
+
+    # ------------------------------------------------------ copies and pickles
+    # A GRUParams never changes, so Level 3 caches arrays prepared from it in
+    # ``_cache``. Copies and pickles are rebuilt through the constructor:
+    # read-only arrays again and a fresh, empty cache (the default protocols
+    # would copy ``_cache`` along and hand out writable arrays).
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (_rebuild, (type(self), self.arrays()))
+
+    def __copy__(self) -> "GRUParams":
+        return type(self)(**self.arrays())
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "GRUParams":
+        return type(self)(**self.arrays())
 
     # ------------------------------------------------------------------ shape
     @property
@@ -184,18 +190,26 @@ class GRUParams:
     # ----------------------------------------------------------------- PyTorch
     @classmethod
     def from_torch(cls, gru: Any) -> "GRUParams":
-        """From a ``torch.nn.GRU`` (one layer, one direction) or its ``state_dict()``.
+        """From a ``torch.nn.GRU`` (one layer, one direction), a ``torch.nn.GRUCell``, or their ``state_dict()``.
 
         PyTorch stacks gates in the order r, z, n: ``weight_ih_l0`` is (3H, D),
-        ``weight_hh_l0`` is (3H, H), ``bias_ih_l0`` and ``bias_hh_l0`` are (3H,).
-        PyTorch's GRU is the ``reset_after=True`` convention. The dtype of the
-        tensors is kept.
+        ``weight_hh_l0`` is (3H, H), ``bias_ih_l0`` and ``bias_hh_l0`` are (3H,);
+        a ``GRUCell`` names them ``weight_ih``, ``weight_hh``, ``bias_ih``,
+        ``bias_hh``. PyTorch's GRU is the ``reset_after=True`` convention. The
+        dtype of the tensors is kept.
 
         Raises:
-            ValueError: more than one layer, bidirectional, missing weights, or
-                shapes that do not stack three gates.
+            TypeError: ``gru`` is neither a module nor a mapping.
+            ValueError: an LSTM, several layers or both directions, missing
+                weights, unknown keys, or shapes that do not stack three gates.
         """
         if hasattr(gru, "state_dict") and callable(gru.state_dict):
+            kind = type(gru).__name__
+            if "LSTM" in kind:
+                raise ValueError(
+                    f"gru: got a torch.nn.{kind}; GRUParams holds a GRU (three gates r, z, n), "
+                    f"an LSTM has four. Use gru_props.lstm.LSTMParams.from_torch for it."
+                )
             layers = getattr(gru, "num_layers", 1)
             if layers != 1 or getattr(gru, "bidirectional", False):
                 raise ValueError(
@@ -208,27 +222,31 @@ class GRUParams:
             state = gru
         else:
             raise TypeError(
-                f"gru: expected a torch.nn.GRU or its state_dict(); got a {type(gru).__name__}."
+                f"gru: expected a torch.nn.GRU, a torch.nn.GRUCell or the state_dict() of "
+                f"one; got a {type(gru).__name__}."
             )
-        extra = sorted(set(state) - {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"})
-        if extra:
-            raise ValueError(
-                f"gru: expected the state_dict of a single-layer, one-direction GRU "
-                f"(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0); it also holds {extra}."
-            )
-        for key in ("weight_ih_l0", "weight_hh_l0"):
+        suffix = _torch_suffix(state)
+        w_ih_key, w_hh_key = f"weight_ih{suffix}", f"weight_hh{suffix}"
+        b_ih_key, b_hh_key = f"bias_ih{suffix}", f"bias_hh{suffix}"
+        for key in (w_ih_key, w_hh_key):
             if key not in state:
                 raise ValueError(f"gru: the state_dict has no {key!r}; keys are {sorted(state)}.")
-        w_ih = _to_numpy("weight_ih_l0", state["weight_ih_l0"])
-        w_hh = _to_numpy("weight_hh_l0", state["weight_hh_l0"])
-        H = _three_gates("weight_hh_l0", w_hh, "(3H, H)")
-        _three_gates("weight_ih_l0", w_ih, "(3H, D)", H)
+        w_ih = _to_numpy(w_ih_key, state[w_ih_key])
+        w_hh = _to_numpy(w_hh_key, state[w_hh_key])
+        if w_hh.ndim == 2 and w_hh.shape[0] == 4 * w_hh.shape[1] != 0:
+            raise ValueError(
+                f"{w_hh_key}: expected shape (3H, H) (three stacked gates r, z, n); got "
+                f"{w_hh.shape}: four stacked gates, an LSTM's. Use "
+                f"gru_props.lstm.LSTMParams.from_torch for an LSTM."
+            )
+        H = _three_gates(w_hh_key, w_hh, "(3H, H)")
+        _three_gates(w_ih_key, w_ih, "(3H, D)", H)
         if w_hh.shape != (3 * H, H):
-            raise ValueError(f"weight_hh_l0: expected shape (3H, H) = ({3 * H}, {H}); got {w_hh.shape}.")
+            raise ValueError(f"{w_hh_key}: expected shape (3H, H) = ({3 * H}, {H}); got {w_hh.shape}.")
         zeros = np.zeros(3 * H, dtype=w_ih.dtype)
-        b_ih = _to_numpy("bias_ih_l0", state["bias_ih_l0"]) if "bias_ih_l0" in state else zeros
-        b_hh = _to_numpy("bias_hh_l0", state["bias_hh_l0"]) if "bias_hh_l0" in state else zeros
-        for key, b in (("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh)):
+        b_ih = _to_numpy(b_ih_key, state[b_ih_key]) if b_ih_key in state else zeros
+        b_hh = _to_numpy(b_hh_key, state[b_hh_key]) if b_hh_key in state else zeros
+        for key, b in ((b_ih_key, b_ih), (b_hh_key, b_hh)):
             if b.shape != (3 * H,):
                 raise ValueError(f"{key}: expected shape (3H,) = ({3 * H},); got {b.shape}.")
         r, z, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
@@ -363,6 +381,50 @@ class GRUParams:
         return np.ascontiguousarray(W), np.ascontiguousarray(R), B
 
 
+_TORCH_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _torch_suffix(state: Mapping[str, Any]) -> str:
+    """``"_l0"`` for an ``nn.GRU`` state_dict, ``""`` for an ``nn.GRUCell``'s; refuses anything else.
+
+    The message says what the keys show: several layers, two directions, an
+    LSTM's projection, or keys of no GRU at all.
+    """
+    keys = set(state)
+    layers = sorted({int(m.group(1)) for k in keys
+                     for m in [re.fullmatch(r"(?:weight|bias)_(?:ih|hh|hr)_l(\d+)(?:_reverse)?", str(k))] if m})
+    reverse = sorted(k for k in keys if str(k).endswith("_reverse"))
+    if len(layers) > 1 or reverse:
+        what = []
+        if len(layers) > 1:
+            what.append(f"{len(layers)} layers (keys ending in {', '.join(f'_l{i}' for i in layers)})")
+        if reverse:
+            what.append(f"two directions (keys such as {reverse[0]!r})")
+        raise ValueError(
+            f"gru: expected the state_dict of a single-layer, one-direction GRU; this one holds "
+            f"{' and '.join(what)}. GRUParams holds one layer and one direction: convert each "
+            f"separately, e.g. GRUParams.from_torch({{k: v for k, v in state.items() if "
+            f"k.endswith('_l0')}}) for the first layer, forward direction."
+        )
+    if any(str(k).startswith("weight_hr") for k in keys):
+        raise ValueError(
+            f"gru: the state_dict holds {sorted(k for k in keys if str(k).startswith('weight_hr'))}, "
+            f"an LSTM's projection (proj_size > 0); GRUParams holds a GRU."
+        )
+    cell = {k for k in keys if k in _TORCH_KEYS}
+    layer = {k for k in keys if k in {f"{n}_l0" for n in _TORCH_KEYS}}
+    suffix = "" if cell and not layer else "_l0"
+    unknown = sorted(keys - {f"{n}{suffix}" for n in _TORCH_KEYS})
+    if unknown:
+        expected = ", ".join(f"{n}{suffix}" for n in _TORCH_KEYS)
+        raise ValueError(
+            f"gru: expected the state_dict of a torch.nn.GRU (weight_ih_l0, weight_hh_l0, "
+            f"bias_ih_l0, bias_hh_l0) or of a torch.nn.GRUCell (weight_ih, weight_hh, bias_ih, "
+            f"bias_hh); besides {expected} it holds {unknown}, which are not GRU weights."
+        )
+    return suffix
+
+
 def _to_numpy(name: str, value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
@@ -397,3 +459,119 @@ def _import_optional(module: str, what: str) -> Any:
             f"{what} needs {module}, which is not installed. Install the reference extra: "
             f"pip install 'gru_props[reference]'."
         ) from None
+
+
+# ------------------------------------------------------------- construction
+
+
+def _most_common(values: Sequence[int], prefer: int) -> int:
+    """The most frequent value; ``prefer`` wins a tie it takes part in."""
+    counts = Counter(values)
+    best = max(counts.values())
+    return prefer if counts.get(prefer) == best else next(v for v in values if counts[v] == best)
+
+
+def _infer_dims(arrays: Mapping[str, np.ndarray]) -> Tuple[int, int]:
+    """D and H as most fields agree on them, so that one bad field gets the blame.
+
+    H comes from the square recurrent weights and the biases (their shapes do
+    not depend on orientation), D from the input weights read either way
+    round; ties go to ``W_z``. A wholly transposed set of W_* is then blamed
+    as transposed, not as a mismatch of U_z.
+    """
+    W_z = arrays["W_z"]
+    if W_z.ndim != 2:
+        raise ValueError(
+            f"GRUParams.W_z: expected a 2-D array of shape (D, H); got shape {W_z.shape}."
+        )
+    if W_z.shape[1] < 1:
+        raise ValueError(
+            f"GRUParams.W_z: expected shape (D, H) with H >= 1 hidden units; got {W_z.shape}."
+        )
+    votes = [a.shape[0] for n in _RECURRENT for a in [arrays[n]] if a.ndim == 2 and a.shape[0] == a.shape[1]]
+    votes += [a.shape[0] for n in _BIASES for a in [arrays[n]] if a.ndim == 1]
+    H = _most_common(votes, prefer=W_z.shape[1]) if votes else W_z.shape[1]
+    if H < 1:
+        raise ValueError(
+            f"GRUParams: expected H >= 1 hidden units; the recurrent weights and biases have H = {H}."
+        )
+    d_votes = []
+    for n in _WEIGHTS:
+        a = arrays[n]
+        if a.ndim == 2 and a.shape[1] == H:
+            d_votes.append(a.shape[0])
+        elif a.ndim == 2 and a.shape[0] == H:
+            d_votes.append(a.shape[1])  # transposed; blamed below
+    W_z_D = W_z.shape[0] if W_z.shape[1] == H else W_z.shape[1]
+    D = _most_common(d_votes, prefer=W_z_D) if d_votes else W_z.shape[0]
+    return D, H
+
+
+def _shape_message(name: str, got: Tuple[int, ...], shape: Tuple[int, ...], text: str,
+                   arrays: Mapping[str, np.ndarray], D: int, H: int) -> str:
+    if len(got) == 2 and got == shape[::-1] and got != shape:
+        also = [n for n in _WEIGHTS + _RECURRENT
+                if n != name and arrays[n].shape == _expected_shape(n, D, H)[::-1] != _expected_shape(n, D, H)]
+        more = f" ({', '.join(also)} look transposed too)" if also else ""
+        return (
+            f"GRUParams.{name}: got {got}, expected {text}: it looks transposed{more}; pass "
+            f"{name}.T (or wrap your function with gru_props.adapters.transposed_weights, "
+            f"which hands it W_* as (H, D) and U_* as (H, H))."
+        )
+    return (
+        f"GRUParams.{name}: expected shape {text}, as the other fields agree on D = {D} "
+        f"and H = {H}; got {got}."
+    )
+
+
+def _expected_shape(name: str, D: int, H: int) -> Tuple[int, ...]:
+    """The shape of field ``name`` for input size D and hidden size H."""
+    if name in _WEIGHTS:
+        return (D, H)
+    if name in _RECURRENT:
+        return (H, H)
+    return (H,)
+
+
+def _immutable(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A read-only copy of ``arr`` in ``dtype``."""
+    data = np.array(arr, dtype=dtype, copy=True)
+    data.setflags(write=False)
+    return data
+
+
+def _rebuild(cls: type, arrays: Dict[str, np.ndarray]) -> "GRUParams":
+    return cls(**arrays)
+
+
+class _NoCache(dict):  # type: ignore[type-arg]
+    """A cache that keeps nothing: for parameters whose arrays may change."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _writable_copy(params: GRUParams) -> GRUParams:
+    """A ``GRUParams`` whose arrays are writable copies of ``params``' (its own, with no cache).
+
+    The checker hands such a copy to a user's function to see whether the
+    function writes into its arguments. Level 3 caches nothing for it, so an
+    edited copy never meets results prepared from its old values. Copying or
+    pickling it gives an ordinary, read-only ``GRUParams``.
+
+    Raises:
+        TypeError: ``params`` is not a ``GRUParams``.
+    """
+    if not isinstance(params, GRUParams):
+        raise TypeError(f"params: expected a gru_props.GRUParams; got a {type(params).__name__}.")
+    copy = object.__new__(type(params))
+    for name, arr in params.arrays().items():
+        object.__setattr__(copy, name, np.array(arr, copy=True))
+    object.__setattr__(copy, "_cache", _NoCache())
+    return copy

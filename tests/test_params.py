@@ -394,3 +394,135 @@ def test_replace_and_astype():
     assert p.astype(np.float32).dtype == np.float32
     with pytest.raises(TypeError, match="dtype"):
         p.astype(np.int32)
+
+
+# --------------------------------------------------- transposed weights
+
+
+def test_one_transposed_input_weight_is_named_as_transposed():
+    p = params(D=3, H=4)
+    for name in ("W_z", "W_r", "W_n"):
+        with pytest.raises(ValueError) as e:
+            p.replace(**{name: getattr(p, name).T})
+        assert_message(e, f"GRUParams.{name}", "(4, 3)", "(D, H) = (3, 4)", "transposed",
+                       f"{name}.T", "transposed_weights")
+        assert "look transposed too" not in str(e.value)
+
+
+def test_all_transposed_input_weights_blame_w_z_not_u_z():
+    p = params(D=3, H=4)
+    arrays = {k: (v.T if k.startswith("W_") else v) for k, v in p.arrays().items()}
+    with pytest.raises(ValueError) as e:
+        GRUParams(**arrays)
+    assert_message(e, "GRUParams.W_z", "transposed", "W_r, W_n look transposed too")
+    assert "U_z" not in str(e.value)
+
+
+def test_a_wrong_field_is_blamed_even_when_w_z_is_fine():
+    """D and H come from what most fields agree on, so the odd one out is named."""
+    p = params(D=3, H=4)
+    with pytest.raises(ValueError) as e:
+        p.replace(U_r=np.zeros((5, 5)))
+    assert_message(e, "GRUParams.U_r", "(H, H) = (4, 4)", "(5, 5)")
+    assert "transposed" not in str(e.value)
+    with pytest.raises(ValueError) as e:  # every W_* with another D: W_z is still the one named
+        GRUParams(**{**p.arrays(), "W_z": np.zeros((2, 4))})
+    assert_message(e, "GRUParams.W_z", "(D, H) = (3, 4)", "(2, 4)")
+
+
+# ------------------------------------------------ copies, pickles, the cache
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copies_and_pickles_stay_read_only_with_a_fresh_cache(how):
+    import copy
+    import pickle
+
+    from gru_props import level3
+
+    p = params()
+    x, h0 = inputs()
+    level3.gru_forward(x, h0, p, reset_after=True)  # fills p's prepared-weights cache
+    assert p._cache
+    q = {"copy": copy.copy, "deepcopy": copy.deepcopy,
+         "pickle": lambda v: pickle.loads(pickle.dumps(v))}[how](p)
+    assert type(q) is GRUParams and q is not p
+    assert q._cache == {} and q._cache is not p._cache
+    assert_same_params(q, p)
+    for name, arr in q.arrays().items():
+        assert not arr.flags.writeable, name
+        assert not np.shares_memory(arr, getattr(p, name)), name
+    np.testing.assert_array_equal(level3.gru_forward(x, h0, q, reset_after=True)[0],
+                                  level3.gru_forward(x, h0, p, reset_after=True)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_writable_copy_is_writable_owned_and_never_cached(dtype):
+    from gru_props import level3
+    from gru_props._params import _writable_copy
+
+    p = params(dtype=dtype)
+    w = _writable_copy(p)
+    assert type(w) is GRUParams and w.dtype == dtype
+    assert_same_params(w, p)
+    for name, arr in w.arrays().items():
+        assert arr.flags.writeable and arr.flags.owndata, name
+        assert not np.shares_memory(arr, getattr(p, name)), name
+    x, h0 = inputs()
+    x = x.astype(dtype)
+    h0 = h0.astype(dtype)
+    level3.gru_forward(x, h0, w, reset_after=True)
+    w.U_n[0, 0] += 1.0  # the user's function writes into its argument
+    w.W_z[1, 2] -= 2.0
+    got = level3.gru_forward(x, h0, w, reset_after=True)[0]
+    want = level1.gru_forward(x, h0, w, reset_after=True)[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 if dtype == np.float64 else 1e-5)
+    assert not np.allclose(got, level3.gru_forward(x, h0, p, reset_after=True)[0])
+    np.testing.assert_array_equal(p.U_n, params(dtype=dtype).U_n)  # the original is untouched
+    import copy
+    again = copy.deepcopy(w)  # a copy of a writable copy is an ordinary GRUParams
+    assert not again.W_z.flags.writeable
+    with pytest.raises(TypeError, match="params"):
+        _writable_copy(p.arrays())
+
+
+# ---------------------------------------------------------- torch GRUCell
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_from_torch_gru_cell(torch, bias):
+    D, H = 3, 4
+    torch.manual_seed(1)
+    cell = torch.nn.GRUCell(D, H, bias=bias, dtype=torch.float64)
+    with torch.no_grad():
+        for t in cell.parameters():
+            t.uniform_(-1, 1)
+    p = GRUParams.from_torch(cell)
+    assert_same_params(p, GRUParams.from_torch(cell.state_dict()))
+    x, h0 = inputs(D=D, H=H)
+    with torch.no_grad():
+        want = cell(torch.from_numpy(x[:, 0]), torch.from_numpy(h0)).numpy()
+    np.testing.assert_allclose(level1.gru_step(x[:, 0], h0, p, reset_after=True), want,
+                               rtol=0, atol=1e-13)
+
+
+def test_from_torch_names_lstms_layers_directions_and_strangers(torch):
+    with pytest.raises(ValueError) as e:
+        GRUParams.from_torch(torch.nn.LSTM(3, 4))
+    assert_message(e, "LSTM", "four", "LSTMParams.from_torch")
+    with pytest.raises(ValueError) as e:
+        GRUParams.from_torch(torch.nn.LSTMCell(3, 4).state_dict())
+    assert_message(e, "weight_hh", "(16, 4)", "LSTM")
+    with pytest.raises(ValueError) as e:
+        GRUParams.from_torch(torch.nn.GRU(3, 4, num_layers=3).state_dict())
+    assert_message(e, "3 layers", "_l2")
+    with pytest.raises(ValueError) as e:
+        GRUParams.from_torch(torch.nn.GRU(3, 4, bidirectional=True).state_dict())
+    assert_message(e, "two directions", "_reverse")
+    cell = torch.nn.GRUCell(3, 4).state_dict()
+    with pytest.raises(ValueError) as e:
+        GRUParams.from_torch({**cell, "scale": torch.ones(1)})
+    assert_message(e, "['scale']", "not GRU weights")
+    with pytest.raises(TypeError) as e:
+        GRUParams.from_torch(torch.nn.Linear(3, 4).weight.detach().numpy())
+    assert_message(e, "GRUCell", "ndarray")
