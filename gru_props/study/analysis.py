@@ -183,7 +183,8 @@ class Comparison:
             who = self.a if self.wins > self.losses else self.b
             return f"{who}: {better} (sign test p = {self.p:.3g}, {n} untied seeds)"
         floor = 2.0 / 2 ** n
-        extra = f"; {n} untied seeds cannot reach p < {ALPHA:g}" if floor >= ALPHA else ""
+        seeds = "1 untied seed" if n == 1 else f"{n} untied seeds"
+        extra = f"; {seeds} cannot reach p < {ALPHA:g}" if floor >= ALPHA else ""
         return f"no difference detected (sign test p = {self.p:.2g}{extra})"
 
 

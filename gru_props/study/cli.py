@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _header(results: List[StudyResult], command: str, total_s: float) -> List[str]:
+    from gru_props.study.report import title
+
     env = results[0].environment
     lines = [
-        "# GRU vs LSTM: training study",
+        "# gru_props training study: " + "; ".join(title(r) for r in results),
         "",
         f"Command: `{command}`  ",
         f"Machine: {env.get('machine', '?')}; parallel runs: {env.get('jobs', '?')}  ",

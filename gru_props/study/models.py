@@ -126,27 +126,24 @@ def hidden_size(arm: Arm, task: Task) -> int:
 
     An arm with ``budget_of`` gets the LSTM hidden size whose trained
     parameter count (layer plus readout, ``count_parameters_trained``) is
-    closest to that of a GRU with ``budget_of`` units on the same task
-    (``gru_props._counting.equal_budget_hidden`` gives the candidate).
+    nearest to that of a GRU with ``budget_of`` units on the same task
+    (``gru_props._counting.equal_budget_hidden`` with the readout counted).
 
     Raises:
-        ValueError: no hidden size comes within 4 % of the GRU's count.
+        ValueError: the nearest count is more than 4 % away from the GRU's.
     """
     if arm.H is not None:
         return int(arm.H)
-    counting = _counting()
-    target = count_parameters_trained("gru", task.D, arm.budget_of, task.K)
-    guess = int(counting.equal_budget_hidden("gru", arm.budget_of, "lstm", task.D, "gru_props"))
-    candidates = [h for h in (guess - 1, guess, guess + 1) if h >= 1]
-    best = min(candidates, key=lambda h: abs(count_parameters_trained("lstm", task.D, h, task.K) - target))
-    got = count_parameters_trained("lstm", task.D, best, task.K)
-    if abs(got - target) > 0.04 * target:
+    budget = count_parameters_trained("gru", task.D, arm.budget_of, task.K)
+    H = int(_counting().equal_budget_hidden("lstm", task.D, budget, "gru_props", readout=task.K))
+    got = count_parameters_trained("lstm", task.D, H, task.K)
+    if abs(got - budget) > 0.04 * budget:
         raise ValueError(
             f"Arm {arm.label!r}: no LSTM hidden size matches a GRU of H = {arm.budget_of} on "
-            f"{task.name} within 4 % (GRU {target} parameters, LSTM H = {best}: {got}); "
+            f"{task.name} within 4 % (GRU {budget} parameters, nearest LSTM H = {H}: {got}); "
             f"choose a larger budget_of."
         )
-    return best
+    return H
 
 
 def _uniform(rng: np.random.Generator, bound: float, shape: Tuple[int, ...]) -> np.ndarray:

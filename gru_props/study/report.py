@@ -27,7 +27,16 @@ from gru_props.study.runner import StudyResult, require
 from gru_props.study.tasks import Task, task_from_description
 from gru_props.study.trainer import RunResult
 
-__all__ = ["markdown", "plot_curves", "curve_bands", "count_table"]
+__all__ = ["markdown", "plot_curves", "curve_bands", "count_table", "title", "TITLES"]
+
+
+TITLES = {"compare": "GRU vs LSTM", "reversed": "Reversed interpolation"}
+
+
+def title(result: StudyResult) -> str:
+    """The experiment's name for headings ("GRU vs LSTM", "Reversed interpolation")."""
+    exp = result.config["experiment"]
+    return TITLES.get(exp, exp)
 
 
 # ----------------------------------------------------------------- formatting
@@ -100,7 +109,8 @@ def _summary_rows(summaries: Sequence[ArmSummary], budget: int, has_acc: bool, a
     for s in summaries:
         lo, med, hi = s.test_loss_q
         loss = f"{_num(med)} [{_num(s.test_loss_range[0])}–{_num(s.test_loss_range[1])}]"
-        secs = "–" if s.seconds_to_threshold is None else _num(s.seconds_to_threshold)
+        secs = "–" if s.seconds_to_threshold is None or math.isinf(s.seconds_to_threshold) \
+            else _num(s.seconds_to_threshold)
         row = [s.arm, str(s.H), f"{s.n_params:,}", _lr(s.lr), f"{s.solved}/{s.seeds}",
                _steps_text(s.steps_q, budget), loss, f"{s.ms_per_step:.1f}", secs]
         if anbn:
@@ -158,8 +168,7 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
     cfg = result.config
     h = "#" * heading_level
     exp = cfg["experiment"]
-    title = {"compare": "GRU vs LSTM", "reversed": "Reversed interpolation"}.get(exp, exp)
-    out = [f"{h} {title}", ""]
+    out = [f"{h} {title(result)}", ""]
     if cfg.get("quick"):
         out += ["**Quick mode: a smoke test of the machinery (few steps, 2 seeds, one learning rate). "
                 "These numbers are not evidence for or against either model.**", ""]
@@ -272,10 +281,8 @@ def plot_curves(result: StudyResult, path: str) -> str:
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     seeds = len(result.config["seeds"])
-    title = {"compare": "GRU vs LSTM", "reversed": "Reversed interpolation"}.get(
-        result.config["experiment"], result.config["experiment"])
-    fig.suptitle(f"{title}: validation loss, median and min–max band over {seeds} seeds "
-                 f"(dotted: trivial baseline; dashed: threshold)", fontsize=10)
+    fig.suptitle(f"{title(result)}: validation loss per training step\nmedian (line) and min–max band over {seeds} "
+                 f"seeds; dotted: trivial baseline, dashed: threshold", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

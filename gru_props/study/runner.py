@@ -276,6 +276,13 @@ def environment(n_jobs: Any) -> Dict[str, str]:
     }
 
 
+def _effective_jobs(joblib: Any, n_jobs: int) -> str:
+    try:
+        return str(joblib.effective_n_jobs(n_jobs))
+    except Exception:  # a backend that cannot tell
+        return str(n_jobs)
+
+
 def _run_one(kwargs: Dict[str, Any]) -> RunResult:
     return train(**kwargs)
 
@@ -321,4 +328,4 @@ def run_study(config: StudyConfig, *, n_jobs: int = -1, progress: bool = True) -
         (t, a, lr, s) for t in config.tasks for a in config.arms for lr in config.lrs for s in config.seeds)}
     runs.sort(key=lambda r: order.get((r.task, r.arm, r.lr, r.seed), len(order)))
     return StudyResult(config=config.describe(), runs=runs, wall_s=time.perf_counter() - start,
-                       environment=environment(n_jobs))
+                       environment=environment(_effective_jobs(joblib, n_jobs)))
