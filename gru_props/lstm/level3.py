@@ -15,8 +15,8 @@ and the data contiguous:
   (T·B, D+1) @ (4, D+1, H), the biases riding along as a row of W against a
   column of ones appended to the (copied, time-major) x;
 * a forward step is one stacked matrix product and nine in-place ufunc calls;
-  a backward step one stacked matrix product, one reduction and fourteen
-  in-place ufunc calls; neither allocates;
+  a backward step one stacked matrix product, one reduction and fifteen
+  in-place ufunc calls (one a copy); neither allocates;
 * the backward writes each step's pre-activation gradients into one
   (4, T·B, H) buffer and, after the loop, gets the input-weight and bias
   gradients of all steps from one matrix product with the stored x, the
@@ -229,23 +229,25 @@ def _forward(
         np.matmul(xbuf.reshape(T * B, D + 1), Wx, out=proj)  # (4, T·B, H): x_t W + b, every t
     p_l = list(proj.reshape(4, T, B, H).transpose(1, 0, 2, 3))  # T views (4, B, H)
 
+    # Per-step views, made in C once (list(array)) rather than by indexing in the loop.
+    g_l = [r[3] for r in r_l]  # the candidate g_t
+    sig_l = [r[:3] for r in r_l]  # tanh(a/2) of i, f, o
+    i_l, f_l, o_l = ([s[k] for s in s_l] for k in range(3))
     tmp = np.empty((B, H), dtype=dtype)
     half = np.array(0.5, dtype=dtype)  # 0-d: no scalar conversion per call
     add, mul, tanh, matmul = np.add, np.multiply, np.tanh, np.matmul
     for t in range(T):
-        r, s, p, tc = r_l[t], s_l[t], p_l[t], tc_l[t]
-        h_prev, h = h_l[t], h_l[t + 1]
-        c_prev, c = c_l[t], c_l[t + 1]
-        matmul(h_prev, U, r)  # (4, B, H): h U_k (halved for i, f, o)
-        add(r, p, r)  # + x_t W_k + b_k
-        tanh(r, r)  # r = tanh(a/2) for i, f, o; g = tanh(a_g)
-        mul(r[:3], half, s)
-        add(s, half, s)  # i, f, o = sigmoid(a) = 0.5 r + 0.5
-        mul(s[1], c_prev, c)  # f * c_{t-1}
-        mul(s[0], r[3], tmp)  # i * g
+        r, s, c = r_l[t], s_l[t], c_l[t + 1]
+        matmul(h_l[t], U, r)  # (4, B, H): h_{t-1} U_k (halved for i, f, o)
+        add(r, p_l[t], r)  # + x_t W_k + b_k
+        tanh(r, r)  # tanh(a/2) for i, f, o; g = tanh(a_g)
+        mul(sig_l[t], half, s)
+        add(s, half, s)  # i, f, o = sigmoid(a) = 0.5 tanh(a/2) + 0.5
+        mul(f_l[t], c_l[t], c)  # f * c_{t-1}
+        mul(i_l[t], g_l[t], tmp)  # i * g
         add(c, tmp, c)  # c_t
-        tanh(c, tc)
-        mul(s[2], tc, h)  # h_t = o * tanh(c_t)
+        tanh(c, tc_l[t])
+        mul(o_l[t], tc_l[t], h_l[t + 1])  # h_t = o * tanh(c_t)
 
     if cache is not None:
         cache._params = params
@@ -312,32 +314,41 @@ def lstm_backward(
     r_l, s_l, tc_l, c_l = list(tape.r), list(tape.s), list(tape.tc), list(tape.c)
     dhs_l = list(dhs.transpose(1, 0, 2))  # T views (B, H) of the caller's dhs (only read)
 
+    g_l = [r[3] for r in r_l]
+    i_l, f_l, o_l = ([s[k] for s in s_l] for k in range(3))
+
     dh_rec = np.array(dh_T, dtype=dtype, order="C", copy=True)  # dL/dh_t from step t+1 (or h_T)
     dc = np.array(dc_T, dtype=dtype, order="C", copy=True)  # dL/dc_t
     dh = np.empty((B, H), dtype=dtype)
     tmp = np.empty((B, H), dtype=dtype)
     tmp2 = np.empty((B, H), dtype=dtype)
     tmp4 = np.empty((4, B, H), dtype=dtype)
+    # This step's gate gradients, contiguous (a ufunc over the strided (4, B, H)
+    # view of dP runs ~4x slower); copied into dP once per step.
+    da = np.empty((4, B, H), dtype=dtype)
+    da_i, da_f, da_o, da_g = da
     one = np.array(1, dtype=dtype)
     add, sub, mul, matmul, reduce = np.add, np.subtract, np.multiply, np.matmul, np.add.reduce
+    copyto = np.copyto
     for t in range(T - 1, -1, -1):
-        r, s, tc, dP_t = r_l[t], s_l[t], tc_l[t], dP_l[t]
+        r, tc = r_l[t], tc_l[t]
         add(dhs_l[t], dh_rec, dh, casting="same_kind")  # dL/dh_t
-        mul(dh, tc, dP_t[2])  # dL/do
-        mul(dh, s[2], tmp)  # dL/dtanh(c_t)
+        mul(dh, tc, da_o)  # dL/do
+        mul(dh, o_l[t], tmp)  # dL/dtanh(c_t)
         mul(tc, tc, tmp2)
         sub(one, tmp2, tmp2)
         mul(tmp, tmp2, tmp)
         add(dc, tmp, dc)  # dL/dc_t = from c_{t+1} + through h_t
-        mul(dc, r[3], dP_t[0])  # dL/di = dc * g
-        mul(dc, c_l[t], dP_t[1])  # dL/df = dc * c_{t-1}
-        mul(dc, s[0], dP_t[3])  # dL/dg = dc * i
-        mul(dc, s[1], dc)  # dL/dc_{t-1} = dc * f
+        mul(dc, g_l[t], da_i)  # dL/di = dc * g
+        mul(dc, c_l[t], da_f)  # dL/df = dc * c_{t-1}
+        mul(dc, i_l[t], da_g)  # dL/dg = dc * i
+        mul(dc, f_l[t], dc)  # dL/dc_{t-1} = dc * f
         mul(r, r, tmp4)
         sub(one, tmp4, tmp4)
-        mul(dP_t, tmp4, dP_t)  # times (1 - r**2); the 1/4 of i, f, o is in UbT, WbT, post
-        matmul(dP_t, UbT, tmp4)
+        mul(da, tmp4, da)  # times (1 - r**2); the 1/4 of i, f, o is in UbT, WbT, post
+        matmul(da, UbT, tmp4)
         reduce(tmp4, axis=0, out=dh_rec)  # dL/dh_{t-1} through the four gates
+        copyto(dP_l[t], da)
 
     # Weight gradients of all steps at once: rows (t, b) of x, h_{t-1} against dP.
     gW = np.matmul(tape.x.reshape(T * B, D + 1).T, dP)  # (4, D+1, H)
