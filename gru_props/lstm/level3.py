@@ -15,21 +15,21 @@ and the data contiguous:
   (T·B, D+1) @ (4, D+1, H), the biases riding along as a row of W against a
   column of ones appended to the (copied, time-major) x;
 * a forward step is one stacked matrix product and nine in-place ufunc calls;
-  a backward step one stacked matrix product, one reduction and fifteen
-  in-place ufunc calls (one a copy); neither allocates;
+  a backward step one matrix product (B, 4H) @ (4H, H) and fifteen in-place
+  ufunc calls (one a copy); neither allocates;
 * the backward writes each step's pre-activation gradients into one
-  (4, T·B, H) buffer and, after the loop, gets the input-weight and bias
-  gradients of all steps from one matrix product with the stored x, the
-  recurrent-weight gradients from one with the stored states, and dx from one
-  more;
+  (T·B, 4H) buffer (the forward's projection buffer, spent by then) and,
+  after the loop, gets the input-weight and bias gradients of all steps from
+  one matrix product with the stored x, the recurrent-weight gradients from
+  one with the stored states, and dx from one more;
 * float32 stays float32 end to end.
 
 The derivative of each gate comes from the stored ``tanh`` values ``r`` of
 the (halved) pre-activations: ``1 - r**2`` for all four gates in three calls.
-For a sigmoid gate ``s = 0.5 r + 0.5`` this is ``4 s (1 - s)``; the factor
-1/4 (with the 1/2 of the halving, 1/2 · 1/2) is folded into the weights the
-backward multiplies by and into the final weight gradients, never into a
-per-step pass.
+For the candidate that is tanh'(a); for a sigmoid gate
+``s = 0.5 tanh(a/2) + 0.5`` it is 4 · sigmoid'(a). The constant 1/4 is folded
+into the weights the backward multiplies by and into the final weight
+gradients, never into a per-step pass.
 
 A training step needs the forward and the backward of the same inputs:
 ``lstm_forward(..., cache=cache)`` keeps what the backward needs in an
@@ -61,14 +61,15 @@ _POST = (0.25, 0.25, 0.25, 1.0)
 def _prepared(params: LSTMParams, dtype: np.dtype):
     """Stacked weights, cached on the (immutable) params per dtype.
 
-    Returns ``(Wx, U, WbT, UbT, post)``:
+    Returns ``(Wx, U, Wb, Ub, post)``:
 
     * ``Wx`` (4, D+1, H): input weights with the bias as a last row, each
       gate block multiplied by ``_PRE``; ``U`` (4, H, H) likewise.
-    * ``WbT`` (4, H, D) and ``UbT`` (4, H, H): the transposed weights times
-      ``_POST``, which carry the scaled pre-activation gradients back to x
-      and h_{t-1}.
-    * ``post`` (4, 1, 1): ``_POST``, to scale the weight gradients.
+    * ``Wb`` (4H, D) and ``Ub`` (4H, H): the weights times ``_POST``,
+      transposed and stacked gate after gate, which carry the scaled
+      pre-activation gradients, a (.., 4H) row per example, back to x and
+      h_{t-1} in one matrix product.
+    * ``post`` (4H,): ``_POST`` per column, to scale the weight gradients.
     """
     key = ("lstm.level3", dtype.str)
     cache = params._cache  # type: ignore[attr-defined]
@@ -80,10 +81,10 @@ def _prepared(params: LSTMParams, dtype: np.dtype):
     b = [getattr(p, f"b_{k}") for k in _ORDER]
     Wx = np.stack([np.concatenate([s * w, s * bb[None, :]], axis=0) for s, w, bb in zip(_PRE, W, b)])
     Us = np.stack([s * u for s, u in zip(_PRE, U)])
-    WbT = np.stack([(s * w).T for s, w in zip(_POST, W)])
-    UbT = np.stack([(s * u).T for s, u in zip(_POST, U)])
-    post = np.array(_POST, dtype=dtype).reshape(4, 1, 1)
-    prepared = tuple(np.ascontiguousarray(a, dtype=dtype) for a in (Wx, Us, WbT, UbT, post))
+    Wb = np.concatenate([(s * w).T for s, w in zip(_POST, W)], axis=0)
+    Ub = np.concatenate([(s * u).T for s, u in zip(_POST, U)], axis=0)
+    post = np.repeat(np.array(_POST, dtype=dtype), p.H)
+    prepared = tuple(np.ascontiguousarray(a, dtype=dtype) for a in (Wx, Us, Wb, Ub, post))
     for a in prepared:
         a.setflags(write=False)
     cache[key] = prepared
@@ -108,7 +109,7 @@ class LSTMCache:
     ``lstm_backward`` checks that its x, h0, c0 and params are the forward's
     (the same ``LSTMParams`` object, equal arrays) and raises ``ValueError``
     otherwise: a stale cache never gives silently wrong gradients. It holds
-    about 15·T·B·H + T·B·(D+1) numbers until the next forward or ``clear()``.
+    about 14·T·B·H + T·B·(D+1) numbers until the next forward or ``clear()``.
     The arrays a forward returns are the caller's own, never the cache's.
     """
 
@@ -307,10 +308,14 @@ def lstm_backward(
     else:
         _check_cache(cache, x, h0, c0, params, dtype)
         tape = cache
-    _, _, WbT, UbT, post = _prepared(params, dtype)
+    _, _, Wb, Ub, post = _prepared(params, dtype)
 
-    dP = tape.proj  # (4, T·B, H): the projection is spent; now dL/d(pre-activation), scaled
-    dP_l = list(dP.reshape(4, T, B, H).transpose(1, 0, 2, 3))  # T views (4, B, H)
+    # The projection is spent: its memory now holds dL/d(pre-activation) (scaled),
+    # one (B, 4H) slab per step, gate blocks in _ORDER: the rows (t, b) of a
+    # (T·B, 4H) matrix for the weight gradients after the loop.
+    dP = tape.proj.reshape(T, B, 4, H)
+    dP_l = list(dP.transpose(0, 2, 1, 3))  # T views (4, B, H) into the slabs
+    dPw_l = list(dP.reshape(T, B, 4 * H))  # the same T slabs, (B, 4H)
     r_l, s_l, tc_l, c_l = list(tape.r), list(tape.s), list(tape.tc), list(tape.c)
     dhs_l = list(dhs.transpose(1, 0, 2))  # T views (B, H) of the caller's dhs (only read)
 
@@ -328,8 +333,7 @@ def lstm_backward(
     da = np.empty((4, B, H), dtype=dtype)
     da_i, da_f, da_o, da_g = da
     one = np.array(1, dtype=dtype)
-    add, sub, mul, matmul, reduce = np.add, np.subtract, np.multiply, np.matmul, np.add.reduce
-    copyto = np.copyto
+    add, sub, mul, dot, copyto = np.add, np.subtract, np.multiply, np.dot, np.copyto
     for t in range(T - 1, -1, -1):
         r, tc = r_l[t], tc_l[t]
         add(dhs_l[t], dh_rec, dh, casting="same_kind")  # dL/dh_t
@@ -345,23 +349,23 @@ def lstm_backward(
         mul(dc, f_l[t], dc)  # dL/dc_{t-1} = dc * f
         mul(r, r, tmp4)
         sub(one, tmp4, tmp4)
-        mul(da, tmp4, da)  # times (1 - r**2); the 1/4 of i, f, o is in UbT, WbT, post
-        matmul(da, UbT, tmp4)
-        reduce(tmp4, axis=0, out=dh_rec)  # dL/dh_{t-1} through the four gates
+        mul(da, tmp4, da)  # times (1 - r**2); the 1/4 of i, f, o is in Ub, Wb, post
         copyto(dP_l[t], da)
+        dot(dPw_l[t], Ub, dh_rec)  # dL/dh_{t-1} through the four gates: (B, 4H) @ (4H, H)
 
     # Weight gradients of all steps at once: rows (t, b) of x, h_{t-1} against dP.
-    gW = np.matmul(tape.x.reshape(T * B, D + 1).T, dP)  # (4, D+1, H)
-    gU = np.matmul(tape.h[:T].reshape(T * B, H).T, dP)  # (4, H, H)
+    dP2 = dP.reshape(T * B, 4 * H)
+    gW = np.dot(tape.x.reshape(T * B, D + 1).T, dP2)  # (D+1, 4H)
+    gU = np.dot(tape.h[:T].reshape(T * B, H).T, dP2)  # (H, 4H)
     gW *= post
     gU *= post
-    dx_tm = np.add.reduce(np.matmul(dP, WbT), axis=0)  # (T·B, D)
-    dx = np.ascontiguousarray(dx_tm.reshape(T, B, D).transpose(1, 0, 2))
+    dx = np.ascontiguousarray(np.dot(dP2, Wb).reshape(T, B, D).transpose(1, 0, 2))
     fields = {}
     for k, gate in enumerate(_ORDER):
-        fields[f"W_{gate}"] = gW[k, :D]
-        fields[f"U_{gate}"] = gU[k]
-        fields[f"b_{gate}"] = gW[k, D]
+        cols = slice(k * H, (k + 1) * H)
+        fields[f"W_{gate}"] = gW[:D, cols]
+        fields[f"U_{gate}"] = gU[:, cols]
+        fields[f"b_{gate}"] = gW[D, cols]
     grads = LSTMParams(**fields)
     assert dx.shape == (B, T, D) and dx.dtype == dtype and grads.dtype == dtype
     return dx, dh_rec, dc, grads
