@@ -4,6 +4,7 @@ the analysis behind it, and the clear error when the ``study`` extra is missing.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import subprocess
@@ -68,12 +69,13 @@ def test_quick_mode_table_content(quick_out):
 def test_quick_mode_json_round_trip(quick_out, tmp_path):
     from gru_props.study.cli import main
 
-    data = json.loads((quick_out / "study.json").read_text(encoding="utf-8"))
+    with gzip.open(quick_out / "study.json.gz", "rt", encoding="utf-8") as f:
+        data = json.load(f)
     exps = {e["config"]["experiment"]: e for e in data["experiments"]}
     assert set(exps) == {"compare", "reversed"}
     assert len(exps["compare"]["runs"]) == 5 * 2  # 5 arms x 1 learning rate x 2 seeds
     assert len(exps["reversed"]["runs"]) == 6 * 2
-    assert main(["--from-json", str(quick_out / "study.json"), "--out", str(tmp_path)]) == 0
+    assert main(["--from-json", str(quick_out / "study.json.gz"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "study.md").read_text() == (quick_out / "study.md").read_text()
 
 

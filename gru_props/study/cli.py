@@ -5,12 +5,13 @@
     gru-props study --quick --out DIR          # smoke test, well under a minute
     gru-props study --out docs/study           # the full study (about an hour on 2 cores)
     gru-props study --experiment reversed --seeds 5 --out DIR
-    gru-props study --from-json DIR/study.json --out DIR   # re-render without training
+    gru-props study --from-json DIR/study.json.gz --out DIR   # re-render without training
 
 Writes into DIR: ``study.md`` (the command, the machine, the versions, the
 wall time, and per experiment the tables), one PNG of loss curves per
 experiment (``gru_vs_lstm.png``, ``reversed_interpolation.png``) and
-``study.json`` (every run, for re-rendering). Exit status: 0 on success, 1
+``study.json.gz`` (every run, floats to 6 significant digits; the report is
+rendered from it, so ``--from-json`` reproduces the report exactly). Exit status: 0 on success, 1
 when the ``study`` extra is missing, 2 for a usage error.
 """
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
+import math
 import os
 import shlex
 import sys
@@ -53,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                     "a Markdown report and loss-curve figures.",
     )
     ap.add_argument("--out", default=".", metavar="DIR",
-                    help="folder to write study.md, the PNGs and study.json into (created if missing; default .)")
+                    help="folder to write study.md, the PNGs and study.json.gz into (created if missing; default .)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke test of the machinery in well under a minute (not evidence)")
     ap.add_argument("--experiment", choices=["compare", "reversed", "all"], default="all",
@@ -68,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="parallel runs (joblib n_jobs; default -1: every core; 1: in this process)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--from-json", default=None, metavar="FILE",
-                    help="re-render the report from a study.json instead of training")
+                    help="re-render the report from a study.json.gz instead of training")
     return ap
 
 
@@ -94,6 +97,31 @@ def _header(results: List[StudyResult], command: str, total_s: float) -> List[st
     return lines
 
 
+def _compact(obj: Any) -> Any:
+    """``obj`` with every float rounded to 6 significant digits (a smaller study.json.gz)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _compact(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_compact(v) for v in obj]
+    return obj
+
+
+def _save(results: List[StudyResult], path: str, command: str, total_s: float) -> List[StudyResult]:
+    """Write study.json.gz; return the results as saved (so reports render from what is on disk)."""
+    data = _compact({"command": command, "total_s": total_s, "experiments": [r.to_json() for r in results]})
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(data, f)
+    return [StudyResult.from_json(e) for e in data["experiments"]]
+
+
+def _load(path: str) -> Dict[str, Any]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        return json.load(f)
+
+
 def _write(results: List[StudyResult], out: str, command: str, total_s: float) -> List[str]:
     from gru_props.study.report import markdown, plot_curves
 
@@ -109,11 +137,6 @@ def _write(results: List[StudyResult], out: str, command: str, total_s: float) -
     with open(path, "w", encoding="utf-8") as f:
         f.write(md)
     written.insert(0, path)
-    data = {"command": command, "total_s": total_s, "experiments": [r.to_json() for r in results]}
-    jpath = os.path.join(out, "study.json")
-    with open(jpath, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    written.append(jpath)
     return written
 
 
@@ -138,11 +161,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if args.from_json:
         try:
-            with open(args.from_json, encoding="utf-8") as f:
-                data = json.load(f)
+            data = _load(args.from_json)
             results = [StudyResult.from_json(e) for e in data["experiments"]]
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            print(f"gru-props study: cannot read {args.from_json!r} as a study.json: {exc}", file=sys.stderr)
+            print(f"gru-props study: cannot read {args.from_json!r} as a study.json(.gz): {exc}",
+                  file=sys.stderr)
             return 2
         for path in _write(results, args.out, data.get("command", command), float(data.get("total_s", 0.0))):
             print(f"wrote {path}")
@@ -164,7 +187,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         res.environment["date"] = datetime.date.today().isoformat()
         results.append(res)
     total = time.perf_counter() - start
-    for path in _write(results, args.out, command, total):
+    saved = os.path.join(args.out, "study.json.gz")
+    results = _save(results, saved, command, total)
+    for path in _write(results, args.out, command, total) + [saved]:
         print(f"wrote {path}")
     print(f"done in {total:.1f} s")
     return 0
