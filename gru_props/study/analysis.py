@@ -112,6 +112,7 @@ class ArmSummary:
     steps_range: Tuple[float, float]
     test_loss_q: Tuple[float, float, float]
     test_loss_range: Tuple[float, float]
+    test_accuracy: Optional[float]  # median over runs; None for regression tasks
     ms_per_step: float  # median over runs
     seconds_to_threshold: Optional[float]  # median over runs, inf when never (None: no runs solved)
     generalisation: Optional[Tuple[float, int, int]]  # a^n b^n: (median, min, max)
@@ -140,11 +141,13 @@ def summarise(runs: Sequence[RunResult]) -> List[ArmSummary]:
         ms = statistics.median(r.ms_per_step for r in rs)
         secs = [_steps(r) * r.ms_per_step / 1e3 for r in rs]
         gen = [r.generalisation for r in rs if r.generalisation is not None]
+        accs = [r.test_accuracy for r in rs if r.test_accuracy is not None]
         out.append(ArmSummary(
             task=task, arm=arm, cell=rs[0].cell, H=rs[0].H, n_params=rs[0].n_params, lr=rs[0].lr,
             seeds=len(rs), solved=sum(r.solved for r in rs),
             steps_q=quantiles(steps), steps_range=(min(steps), max(steps)),
             test_loss_q=quantiles(tests), test_loss_range=(min(tests), max(tests)),
+            test_accuracy=float(statistics.median(accs)) if accs else None,
             ms_per_step=ms,
             seconds_to_threshold=quantiles(secs)[1] if any(r.solved for r in rs) else None,
             generalisation=(float(statistics.median(gen)), min(gen), max(gen)) if gen else None,

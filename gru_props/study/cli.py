@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from gru_props.study.runner import EXTRA_HINT, StudyResult, require, run_study, study_config
+from gru_props.study.runner import StudyResult, require, run_study, study_config
 
 __all__ = ["main"]
 

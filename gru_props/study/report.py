@@ -27,7 +27,7 @@ from gru_props.study.runner import StudyResult, require
 from gru_props.study.tasks import Task, task_from_description
 from gru_props.study.trainer import RunResult
 
-__all__ = ["markdown", "plot_curves", "curve_bands", "count_table", "title", "TITLES"]
+__all__ = ["markdown", "headline", "plot_curves", "curve_bands", "count_table", "title", "TITLES"]
 
 
 TITLES = {"compare": "GRU vs LSTM", "reversed": "Reversed interpolation"}
@@ -40,11 +40,11 @@ def title(result: StudyResult) -> str:
 
 
 # ----------------------------------------------------------------- formatting
-def _num(v: float, digits: int = 2) -> str:
+def _num(v: Optional[float], digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     if math.isinf(v):
-        return "never"
+        return "∞"
     if v == 0:
         return "0"
     if abs(v) >= 100 or (abs(v) >= 1 and float(v).is_integer()):
@@ -107,12 +107,14 @@ def _tasks(result: StudyResult) -> List[Task]:
 def _summary_rows(summaries: Sequence[ArmSummary], budget: int, has_acc: bool, anbn: bool) -> List[List[str]]:
     rows = []
     for s in summaries:
-        lo, med, hi = s.test_loss_q
+        med = s.test_loss_q[1]
         loss = f"{_num(med)} [{_num(s.test_loss_range[0])}–{_num(s.test_loss_range[1])}]"
         secs = "–" if s.seconds_to_threshold is None or math.isinf(s.seconds_to_threshold) \
             else _num(s.seconds_to_threshold)
         row = [s.arm, str(s.H), f"{s.n_params:,}", _lr(s.lr), f"{s.solved}/{s.seeds}",
                _steps_text(s.steps_q, budget), loss, f"{s.ms_per_step:.1f}", secs]
+        if has_acc:
+            row.insert(7, "–" if s.test_accuracy is None else f"{100 * s.test_accuracy:.1f} %")
         if anbn:
             g = s.generalisation
             row.append("–" if g is None else f"{g[0]:g} [{g[1]}–{g[2]}]")
@@ -148,6 +150,27 @@ def pairs_for(result: StudyResult) -> List[Tuple[str, str]]:
                   ("standard", "standard, b_z = +1")]
         return [(a, b) for a, b in wanted if a in labels and b in labels]
     return [(labels[0], b) for b in labels[1:]]
+
+
+def headline(result: StudyResult) -> List[str]:
+    """One row per task, one column per arm: "solved/seeds, median steps, median test loss"."""
+    sums = summarise(result.runs)
+    labels = [a["label"] for a in result.config["arms"]]
+    rows = []
+    for task in _tasks(result):
+        by_arm = {s.arm: s for s in sums if s.task == task.name}
+        budget = int(result.config["steps"][task.name])
+        row = [task.name]
+        for label in labels:
+            s = by_arm.get(label)
+            if s is None:
+                row.append("–")
+                continue
+            med = s.steps_q[1]
+            steps = f"> {budget:,}" if math.isinf(med) else f"{med:,.0f}"
+            row.append(f"{s.solved}/{s.seeds}, {steps}, {_num(s.test_loss_q[1])}")
+        rows.append(row)
+    return _table(["task"] + labels, rows)
 
 
 def max_curve_difference(runs: Sequence[RunResult], task: str, a: str, b: str) -> float:
@@ -196,6 +219,9 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
         out += ["Parameter counts (exact; the layer as trained here has one bias per gate plus b_hn for "
                 "the GRU; PyTorch keeps two bias vectors):", ""]
         out += count_table(result) + [""]
+    out += ["Headline: per task, each arm at its chosen learning rate: runs solved, median steps "
+            "to threshold, median test loss.", ""]
+    out += headline(result) + [""]
     if figure:
         out += [f"![validation loss curves]({figure})", ""]
     runs = result.runs
@@ -209,6 +235,8 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
                 f"on the validation set; {task.baseline_text}.", ""]
         head = ["arm", "H", "params", "lr", "solved", "steps to threshold: median [IQR]",
                 f"test {task.loss_name}: median [range]", "ms/step", "s to threshold (median)"]
+        if task.target == "steps":
+            head.insert(7, "test accuracy (median)")
         if anbn:
             head.append("generalises to n: median [range]")
         out += _table(head, _summary_rows(sums, budget, task.target == "steps", anbn)) + [""]

@@ -31,7 +31,7 @@ import dataclasses
 import importlib
 import platform
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 

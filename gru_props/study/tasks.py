@@ -232,7 +232,8 @@ class CopyTask(Task):
 
     @property
     def title(self) -> str:  # type: ignore[override]
-        return f"copy task, {self.length} of {self.symbols} symbols after {self.delay} blanks (T = {self.steps_T})"
+        return (f"copy task, {self.length} symbols (alphabet of {self.symbols}) after {self.delay} blanks "
+                f"(T = {self.steps_T})")
 
     @property
     def baseline(self) -> float:  # type: ignore[override]
@@ -303,7 +304,6 @@ class AnBn(Task):
     K = 3
     target = "steps"
     loss_name = "cross-entropy"
-    threshold_text = "every step of every training length n <= N right"
 
     def __post_init__(self) -> None:
         check_positive_int("N", self.N)
@@ -320,6 +320,10 @@ class AnBn(Task):
     @property
     def title(self) -> str:  # type: ignore[override]
         return f"a^n b^n, trained on n <= {self.N}, tested up to n = {self.test_max}"
+
+    @property
+    def threshold_text(self) -> str:  # type: ignore[override]
+        return f"100 % of scored steps right for every n <= {self.N}"
 
     @property
     def baseline(self) -> float:  # type: ignore[override]
