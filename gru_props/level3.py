@@ -625,6 +625,9 @@ def gru_backward(
     F_l = list(P.transpose(1, 0, 2, 3))  # T views (ng + 1, B, H)
     Fb_l = list(P[1:].transpose(1, 0, 2, 3))  # (z, r[, g]): the blocks that reach h_{t-1} via U
     z_l = list(cache.gates[:, ng - 2])
+    if not reset_after:
+        Fnz_l, Fn_l, Fr_l = list(P[:2].transpose(1, 0, 2, 3)), list(P[0]), list(P[2])
+        r_l = list(cache.gates[:, 1])
     dhs_l = None if no_dhs else list(dhs.astype(dtype, copy=False).transpose(1, 0, 2))
 
     dh = np.array(dh_T, dtype=dtype, order="C", copy=True)  # dL/dh_t, starting at h_T
@@ -644,16 +647,14 @@ def gru_backward(
                 matmul(Fb_l[t], UbT, acc[1:])  # da_z U_z^T, da_r U_r^T, dg U_n^T
                 reduce(acc, axis=0, out=dh)  # dL/dh_{t-1}
         else:
-            r_l = list(cache.gates[t0:t1, 1])
             for t in range(t1 - 1, t0 - 1, -1):
-                Ft = F_l[t]
                 if dhs_l is not None:
                     add(dh, dhs_l[t], dh)
-                mul(Ft[:2], dh, Ft[:2])  # dL/da_n, dL/da_z
+                mul(Fnz_l[t], dh, Fnz_l[t])  # dL/da_n, dL/da_z
                 mul(z_l[t], dh, acc[0])  # direct path: z * dh
-                dot(Ft[0], UnT, q)  # dL/d(r * h_{t-1}) = da_n U_n^T
-                mul(q, r_l[t - t0], acc[1])  # path through r * h_{t-1}
-                mul(Ft[2], q, Ft[2])  # dL/da_r
+                dot(Fn_l[t], UnT, q)  # dL/d(r * h_{t-1}) = da_n U_n^T
+                mul(q, r_l[t], acc[1])  # path through r * h_{t-1}
+                mul(Fr_l[t], q, Fr_l[t])  # dL/da_r
                 matmul(Fb_l[t], UbT, acc[2:])  # da_z U_z^T, da_r U_r^T
                 reduce(acc, axis=0, out=dh)  # dL/dh_{t-1}
 
