@@ -19,8 +19,9 @@ sides compute the same thing.
 
 Run from the repository root after ``pip install -e ".[bench,study]"``::
 
-    python benchmarks/bench_train_step.py            # the study's shapes, 7 rounds
-    python benchmarks/bench_train_step.py --quick    # 3 short rounds
+    python benchmarks/bench_train_step.py              # the study's shapes, 7 rounds
+    python benchmarks/bench_train_step.py --threads 1  # as the study's workers run (one BLAS thread each)
+    python benchmarks/bench_train_step.py --quick      # 3 short rounds
     python benchmarks/bench_train_step.py --markdown
 
 Timing follows ``bench_forward.py`` (whose helpers it uses): variants
@@ -116,7 +117,7 @@ def theirs(torch, model: Model, task: Task, batch, lr: float = 3e-3) -> Step:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        return float(loss)
+        return loss.detach().item()
 
     return step
 
