@@ -269,7 +269,7 @@ def describe(fn: Any, name: Optional[str] = None) -> str:
 
     Args:
         fn: a function, wrapped by adapters or not.
-        name: what to call the innermost function (default: its ``__qualname__``).
+        name: what to call the innermost function (default: its ``__name__``).
 
     Returns:
         e.g. ``"keras_layout(reset_after=False)(unbatched(my_gru))"``; a plain
@@ -299,15 +299,15 @@ def _callable_name(fn: Any) -> str:
 
 
 def _check_fn(adapter: str, fn: Any, options: str = "") -> None:
-    if isinstance(fn, (bool, np.bool_)):
+    if isinstance(fn, (bool, np.bool_)) and options:
         raise TypeError(
             f"{adapter}: expected your GRU function as fn; got {fn!r}. Options are keywords: "
             f"{adapter}(fn{options}) or, as a decorator, @{adapter}({options.lstrip(', ')})."
         )
     if not callable(fn):
         raise TypeError(
-            f"{adapter}: expected your GRU function (a callable) as fn; got a {type(fn).__name__}"
-            f" ({fn!r:.60}). Write {adapter}(my_gru)."
+            f"{adapter}: expected your GRU function (a callable) as fn; got {fn!r:.60} "
+            f"(type {type(fn).__name__}). Write {adapter}(my_gru)."
         )
 
 
@@ -315,10 +315,6 @@ def _check_bool(adapter: str, name: str, value: Any, meaning: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{adapter}: {name}: expected True or False ({meaning}); got {value!r}.")
     return bool(value)
-
-
-_ROLE_TEXT = {"layout": "decides the parameters' layout", "transposed": "transposes the weights",
-              "torch": "converts to torch tensors"}
 
 
 def _check_composition(kind: str, role: str, fn: Any) -> None:
