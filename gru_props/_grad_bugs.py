@@ -104,6 +104,8 @@ def _flawed_backward(
 ) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
     """A float64 BPTT with optional flaws; with no flag set it is the correct one.
 
+    ``h0``, ``dhs`` and ``dh_T`` may be None (zeros).
+
     The forward is always the correct one of ``reset_after``; the flags break
     only the backward, as a learner would:
 
@@ -114,12 +116,12 @@ def _flawed_backward(
     * ``mixed_convention``: the chain rule of the other reset convention.
     """
     x = np.asarray(x, dtype=np.float64)
-    h0 = np.asarray(h0, dtype=np.float64)
-    dhs = np.asarray(dhs, dtype=np.float64)
-    dh_T = np.asarray(dh_T, dtype=np.float64)
     p = p.astype(np.float64)
     B, T, D = x.shape
     H = p.H
+    h0 = np.zeros((B, H)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    dhs = np.zeros((B, T, H)) if dhs is None else np.asarray(dhs, dtype=np.float64)
+    dh_T = np.zeros((B, H)) if dh_T is None else np.asarray(dh_T, dtype=np.float64)
     chain_after = (not reset_after) if mixed_convention else reset_after
 
     # The (correct) forward, keeping what the backward reads.
@@ -280,7 +282,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
         GradBug(
             "tanh_derivative_wrong",
             "the candidate's tanh derivative is taken of the pre-activation, 1 - a_n**2, instead "
-            "of 1 - n**2 with n = tanh(a_n) (the more common of the two tanh mistakes).",
+            "of 1 - n**2 with n = tanh(a_n) (for 1 - n see tanh_derivative_missing_square).",
             (
                 "Which quantity does your tanh derivative square?",
                 "n = tanh(a_n), so dn/da_n = 1 - tanh(a_n)**2 = 1 - n**2.",

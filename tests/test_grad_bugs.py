@@ -170,3 +170,11 @@ def test_diagnosis_names_nothing_for_right_or_unknown_gradients():
         bug = GRAD_BUGS["dz_sign_flipped"]
         mixed = [cases[0] + bug.backward(*cases[0], ra), right[1]]
         assert diagnose_gradients(mixed, ra, _exact) is None
+
+
+def test_none_arrays_mean_zeros():
+    x, h0, p, dhs, dh_T = case(GENERIC, 30)
+    for name, bug in GRAD_BUGS.items():
+        got = bug.backward(x, None, p, None, None, True)
+        want = bug.backward(x, np.zeros_like(h0), p, np.zeros_like(dhs), np.zeros_like(dh_T), True)
+        assert worst_relative(got, want) == 0.0, name
