@@ -63,6 +63,19 @@ class BudgetExhausted(BaseException):
     """The whole check's time budget (``max_seconds``) ran out."""
 
 
+class Interrupted(BaseException):
+    """Something outside the function (a signal handler, Ctrl-C) raised while a call was waited for.
+
+    Carried as a BaseException through Hypothesis, which would otherwise take
+    an outer timer's exception for a flaky failure; the check re-raises
+    ``original`` once it is out of the search.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
 class _Stop(BaseException):
     """Raised inside a worker thread to interrupt an overrunning call."""
 
@@ -242,7 +255,13 @@ class Caller:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             worker.jobs.put(job)
-            finished = job.done.wait(limit)
+            try:
+                finished = job.done.wait(limit)
+            except BaseException as exc:  # an outer signal handler or Ctrl-C: not the function's doing
+                job.abandoned = True
+                self._worker = None
+                worker.interrupt()
+                raise Interrupted(exc) from exc
         if not finished:
             job.abandoned = True
             self._worker = None

@@ -300,8 +300,9 @@ def non_finite_text(case: Optional[GRUCase]) -> Tuple[str, Tuple[str, str, str]]
         bug = BUGS["non_finite_output"]
         return bug.summary, bug.hints
     m = max_magnitude(case)
+    size = "every input is zero" if m == 0 else f"no input is larger than {m:g} in magnitude"
     return (
-        f"the output contains NaN or inf although no input is larger than {m:g} in magnitude: that "
+        f"the output contains NaN or inf although {size}: that "
         "is not an overflow. Usually 0/0 or x/0 (dividing by a sum, a norm or (1 - z) that is "
         "zero), x % 0, np.log(0) or np.sqrt of a negative number, or a buffer made with np.empty "
         "and read before it is written.",

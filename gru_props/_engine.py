@@ -34,7 +34,7 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
-from gru_props._calls import BudgetExhausted, Caller, Hang
+from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
 from gru_props._compare import Mismatch, tolerance_for
 from gru_props._conventions import Convention
 from gru_props._profiles import Sizes
@@ -260,7 +260,17 @@ class Engine:
         except Hang as hang:
             hang.case = case
             raise
+        except (BudgetExhausted, Interrupted):
+            raise
+        except BaseException as exc:
+            # Not the function's doing (its errors are caught in its worker thread): an
+            # outer timer, Ctrl-C, pytest-timeout, or a bug of ours. Hypothesis must not
+            # take it for a failing example, so it leaves the search wrapped.
+            raise Interrupted(exc) from exc
         counts["examples"] += 1
+        largest = self.ctx.extra.setdefault("largest", {})
+        for axis, size in case.dims().items():
+            largest[axis] = max(largest.get(axis, 0), size)
         if failure is None:
             counts["evaluated"] += 1
             return None
@@ -340,6 +350,12 @@ class Engine:
         if not failure.diagnosed:
             self.contract.diagnose(self.ctx, failure)
             failure.diagnosed = True
+        if failure.diagnosis == "nondeterministic" and any(
+                f.diagnosis == "nondeterministic" for f in self.recorded.values()):
+            # Once a function is known to answer differently to the same inputs, every
+            # other property fails at random too: one report of it is enough.
+            self.recorded.setdefault("_nondeterministic_" + failure.property, failure).extra["hidden"] = True
+            return
         self.recorded[failure.property] = failure
 
     # -- every property ------------------------------------------------------
@@ -384,7 +400,8 @@ class Engine:
                     status = "not checked"
             results.append((prop.name, prop.description, counts["examples"], status))
         order = {p.name: i for i, p in enumerate(selected)}
-        failures = sorted(self.recorded.values(), key=lambda f: (_rank(f), order.get(f.property, 99)))
+        shown = [f for f in self.recorded.values() if not f.extra.get("hidden")]
+        failures = sorted(shown, key=lambda f: (_rank(f), order.get(f.property, 99)))
         return Outcome(results, failures, list(self.warnings.values()), complete, stop_reason)
 
 

@@ -61,6 +61,9 @@ SMALL = Sizes(B=3, T=4, D=3, H=3)
 
 _FALSE = {"", "0", "false", "no", "off", "n", "f"}
 
+#: Set by the pytest plugin from ``--gru-props-profile`` (or ``--hypothesis-profile gru_props.X``).
+SESSION_PROFILE: Optional[str] = None
+
 
 def env_true(name: str) -> bool:
     """True when the environment variable is set to something other than 0/false/no/off."""
@@ -68,12 +71,18 @@ def env_true(name: str) -> bool:
 
 
 def choose_profile(profile: Any) -> Tuple[str, settings]:
-    """The profile's name and settings: the argument, else GRU_PROPS_PROFILE, else ci under CI, else dev."""
+    """The profile's name and settings.
+
+    The argument, else the pytest session's ``--gru-props-profile``, else the
+    GRU_PROPS_PROFILE variable, else ``ci`` when CI is set to a true value,
+    else ``dev``.
+    """
+    source = ""
+    if profile is None and SESSION_PROFILE:
+        profile = SESSION_PROFILE
     if profile is None:
         profile = os.environ.get("GRU_PROPS_PROFILE") or ("ci" if env_true("CI") else "dev")
         source = " (from the GRU_PROPS_PROFILE environment variable)" if os.environ.get("GRU_PROPS_PROFILE") else ""
-    else:
-        source = ""
     if not isinstance(profile, str):
         raise TypeError(f"profile: expected one of {sorted(PROFILES)} as a string, got {profile!r}.")
     if profile.startswith("gru_props."):

@@ -213,7 +213,7 @@ def _finite_and_bounded(ctx: Context, case: GRUCase) -> Optional[Failure]:
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(hs))[0])
         return Failure(
             "finite_and_bounded",
-            f"the output is not finite: hs[{', '.join(map(str, idx))}] = {hs[idx]!r} "
+            f"the output is not finite: hs[{', '.join(map(str, idx))}] = {float(hs[idx])!r} "
             f"for finite inputs (|x| and |weights| up to {max_magnitude(case):g}).",
             case, got=out.hs, diagnosis="non_finite_output",
         )
@@ -225,7 +225,7 @@ def _finite_and_bounded(ctx: Context, case: GRUCase) -> Optional[Failure]:
         idx = tuple(int(i) for i in np.argwhere(over)[0])
         return Failure(
             "finite_and_bounded",
-            f"|h_t| exceeds max(|h_(t-1)|, 1): hs[{', '.join(map(str, idx))}] = {hs[idx]!r}, bound "
+            f"|h_t| exceeds max(|h_(t-1)|, 1): hs[{', '.join(map(str, idx))}] = {float(hs[idx])!r}, bound "
             f"{bound[idx]:g}. h_t is a convex combination of h_(t-1) and a tanh, so it cannot.",
             case, got=out.hs,
         )

@@ -54,6 +54,8 @@ class CheckReport:
         notes: things worth knowing that are not failures (overflow warnings seen, ...).
         complete: False if the time budget (``max_seconds``) stopped the check early.
         profile, seconds, calls: the settings profile, wall time and calls of the function.
+        sizes: the largest (B, T, D, H) the check could generate; ``largest``: the
+            largest of each it did generate ({"B": .., "T": .., "D": .., "H": ..}).
     """
 
     function: str
@@ -72,6 +74,7 @@ class CheckReport:
     complete: bool = True
     stop_reason: Optional[str] = None
     sizes: Optional[Tuple[int, int, int, int]] = None
+    largest: Optional[Dict[str, int]] = None
 
     @property
     def passed(self) -> List[str]:
@@ -105,11 +108,14 @@ class CheckReport:
         if self.convention_detected and self.fits:
             fit = "; ".join(f"{name}: {a}/{n}" for name, (a, n) in self.fits.items())
             lines.append(f"  agreement with each candidate convention (reference comparisons): {fit}")
+        if self.largest:
+            lines.append("  largest case generated: " + ", ".join(
+                f"{k}={self.largest[k]}" for k in ("B", "T", "D", "H") if k in self.largest))
         for p in self.properties:
             count = "" if p.status in ("n/a", "not run") else f"{p.examples:5d} examples"
             lines.append(f"  {p.status.upper():11} {p.name:30} {count:14}  {p.description}")
         for w in self.warnings:
-            lines.append(f"  warning: {w}")
+            lines.append("  warning: " + w.replace("\n", "\n    "))
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
@@ -244,9 +250,12 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
             lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
     elif failure.hints:
         hints = tuple(failure.hints)
+        shown = hints[: max(0, min(hint_level, len(hints)))]
         lines.append("")
-        for i, h in enumerate(hints[: max(0, min(hint_level, len(hints)))], 1):
+        for i, h in enumerate(shown, 1):
             lines.append(f"  Hint {i}: {h}")
+        if len(shown) < len(hints):
+            lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
     elif failure.kind == "value":
         lines += ["", "Diagnosis: not one of the known bugs; " + contract.unknown_bug_advice]
     if others:
@@ -254,7 +263,7 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
         lines += [f"  - {f.headline()}" for f in others]
     if warnings:
         lines += ["", "Warnings (not wrong values; strict=True makes them failures):"]
-        lines += [f"  - {w.property}: {w.message}" for w in warnings]
+        lines += [f"  - {w.property}: " + indent(w.message, 4).lstrip() for w in warnings]
     if passed:
         lines += ["", f"Properties that held: {', '.join(passed)}."]
     if stop_reason:

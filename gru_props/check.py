@@ -32,7 +32,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 
 from gru_props import _diagnosis
-from gru_props._calls import BudgetExhausted, Caller, Hang
+from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
 from gru_props._case import GRUCase
 from gru_props._conventions import Convention, candidates as convention_candidates, reference_forward
 from gru_props._engine import Context, Engine, Failure, Progress, Property, digest
@@ -306,6 +306,17 @@ def check_implementation(
         TypeError, ValueError: bad arguments to ``check_implementation`` itself.
     """
     __tracebackhide__ = True
+    try:
+        return _check(fn, step, reset_after, interpolation, bias, strict, profile, max_examples, timeout,
+                      max_seconds, rtol, atol, properties, hints, sizes)
+    except Interrupted as outer:  # an outer timer or Ctrl-C: theirs to handle, not a finding
+        raise outer.original from None
+
+
+def _check(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any, profile: Any,
+           max_examples: Any, timeout: Any, max_seconds: Any, rtol: Any, atol: Any, properties: Any,
+           hints: Any, sizes: Any) -> CheckReport:
+    __tracebackhide__ = True
     args = validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds, rtol, atol,
                     hints, "fn")
     reset_after, interpolation, bias = _requirements(fn, args["reset_after"], args["interpolation"],
@@ -358,7 +369,7 @@ def check_implementation(
             warnings=tuple(f"{w.property}: {w.message}" for w in warned),
             notes=tuple(_notes(ctx, caller)), profile=profile_name,
             seconds=time.perf_counter() - start, calls=caller.calls, complete=complete,
-            stop_reason=stop_reason, sizes=tuple(size_limits),
+            stop_reason=stop_reason, sizes=tuple(size_limits), largest=dict(ctx.extra.get("largest", {})),
         )
         if not failures:
             return report
