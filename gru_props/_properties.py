@@ -172,6 +172,14 @@ def _force(case: GRUCase, gates: Dict[str, float], bias: bool) -> GRUCase:
     return GRUCase(x, case.h0, p.replace(**changes))
 
 
+def _other_case(case: GRUCase) -> GRUCase:
+    """Other inputs of the same sizes and dtype: ones for x, another h0, seeded random weights."""
+    from gru_props._params import GRUParams
+
+    params = GRUParams.random(case.D, case.H, seed=0, scale=1.0, dtype=case.params.dtype)
+    return GRUCase(np.ones((case.B, max(case.T, 1), case.D), dtype=case.x.dtype), _other_h0(case.h0), params)
+
+
 def _other_h0(h0: np.ndarray) -> np.ndarray:
     return np.where(h0 >= 0, h0 - 1, h0 + 1).astype(h0.dtype)
 
@@ -369,10 +377,9 @@ def _deterministic(ctx: Context, case: GRUCase) -> Optional[Failure]:
     failure = contract_failure(case, first)
     if failure:
         return failure
-    # A call with other inputs (at least one step) in between: state kept
-    # between calls shows in the third call.
-    other_x = np.ones((case.B, max(case.T, 1), case.D), dtype=case.x.dtype)
-    run(ctx, GRUCase(other_x, _other_h0(case.h0), case.params))
+    # A call with other inputs (at least one step, seeded random weights, so that a
+    # state kept between calls is not zero) in between: it shows in the third call.
+    run(ctx, _other_case(case))
     again = run(ctx, case)
     failure = contract_failure(case, again)
     if failure:
@@ -469,6 +476,15 @@ def _accepts_h0_none(ctx: Context, case: GRUCase) -> Optional[Failure]:
 
 
 def _dtype_preserved(ctx: Context, case: GRUCase) -> Optional[Failure]:
+    # Both precisions on every example: a few examples must already see both.
+    for dtype in (case.dtype, np.dtype(np.float32) if case.dtype == np.float64 else np.dtype(np.float64)):
+        failure = _dtype_preserved_in(ctx, case.astype(dtype))
+        if failure is not None:
+            return failure
+    return None
+
+
+def _dtype_preserved_in(ctx: Context, case: GRUCase) -> Optional[Failure]:
     out = run(ctx, case)
     failure = contract_failure(case, out)
     if failure:

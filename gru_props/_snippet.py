@@ -148,7 +148,17 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     mm = failure.mismatch
     rtol, atol = (mm.rtol, mm.atol) if mm is not None else ctx.tolerance(case.dtype)
     low = mm is not None and (case.dtype.itemsize < 8 or "float32" in str(failure.extra.get("dtypes", "")))
-    if prop in ("matches_reference", "matches_reference_at_extremes") or (
+    if prop == "deterministic" or failure.diagnosis == "nondeterministic":
+        other = ("fn(x_o[:, 0], h0_o, p_o)" if step else "fn(x_o, h0_o, p_o)")
+        body += ["first, _ = run(x, h0)",
+                 "# a call with other inputs in between (as the check does)",
+                 "x_o = np.ones((x.shape[0], max(x.shape[1], 1), x.shape[2]), x.dtype)",
+                 "h0_o = np.where(h0 >= 0, h0 - 1, h0 + 1).astype(h0.dtype)",
+                 "p_o = GRUParams.random(params.D, params.H, seed=0, scale=1.0, dtype=params.dtype)",
+                 other,
+                 "again, _ = run(x, h0)",
+                 "np.testing.assert_array_equal(again, first)  # the same inputs must give the same answer"]
+    elif prop in ("matches_reference", "matches_reference_at_extremes") or (
             prop == "update_gate_saturation" and failure.extra.get("expected") == "reference"):
         body += ["hs, h_T = run(x, h0)"] + reference_code(conv)
         if failure.extra.get("low_precision", low):
@@ -175,12 +185,6 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     elif prop == "final_state_is_last":
         body += ["hs, h_T = run(x, h0)", "expected = np.asarray(hs, dtype=np.float64)[:, -1]"]
         body += close_code("h_T", "expected", rtol, atol, None)
-    elif prop == "deterministic" or failure.diagnosis == "nondeterministic":
-        body += ["first, _ = run(x, h0)",
-                 "run(np.ones((x.shape[0], max(x.shape[1], 1), x.shape[2]), x.dtype), "
-                 "np.where(h0 >= 0, h0 - 1, h0 + 1).astype(h0.dtype))",
-                 "again, _ = run(x, h0)",
-                 "np.testing.assert_array_equal(again, first)"]
     elif prop == "inputs_unchanged":
         call = "fn(x[:, 0], h0, params)" if step else "fn(x, h0, params)"
         body += ["x_before, h0_before = x.copy(), h0.copy()",
