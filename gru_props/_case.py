@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -70,6 +70,29 @@ class GRUCase:
     @property
     def dtype(self) -> np.dtype:
         return np.result_type(self.x.dtype, self.h0.dtype, self.params.dtype)
+
+    def dims(self) -> Dict[str, int]:
+        """The sizes as a mapping, in the order the shrinker reduces them."""
+        return {"T": self.T, "B": self.B, "H": self.H, "D": self.D}
+
+    def dims_text(self) -> str:
+        return f"B={self.B}, T={self.T}, D={self.D}, H={self.H} ({self.dtype})"
+
+    def named_arrays(self) -> List[Tuple[str, np.ndarray]]:
+        """Every array with its name: ``x``, ``h0``, then ``params.W_z`` ... ``params.b_hn``."""
+        return [("x", self.x), ("h0", self.h0)] + [
+            (f"params.{k}", v) for k, v in self.params.arrays().items()
+        ]
+
+    def with_array(self, name: str, value: np.ndarray) -> "GRUCase":
+        """This case with one named array (as in ``named_arrays``) replaced."""
+        if name == "x":
+            return GRUCase(value, self.h0, self.params)
+        if name == "h0":
+            return GRUCase(self.x, value, self.params)
+        if name.startswith("params."):
+            return GRUCase(self.x, self.h0, self.params.replace(**{name[len("params."):]: value}))
+        raise ValueError(f"name: expected 'x', 'h0' or 'params.<field>', got {name!r}.")
 
     def step(self, t: int = 0) -> "GRUCase":
         """The single time step ``t`` of this case, as a case with T = 1."""

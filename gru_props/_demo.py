@@ -13,9 +13,9 @@ def _sigmoid(a):
 
 
 def buggy_gru(x, h0, params):
-    """x (B, T, D), h0 (B, H) -> (hs (B, T, H), h_T (B, H)); reset gate before U_n."""
+    """x (B, T, D), h0 (B, H) or None -> (hs (B, T, H), h_T (B, H)); reset gate before U_n."""
     p = params
-    h = h0.copy()
+    h = np.zeros((x.shape[0], p.H), dtype=x.dtype) if h0 is None else h0.copy()
     states = []
     for t in range(x.shape[1]):
         x_t = x[:, t, :]
@@ -31,7 +31,7 @@ def buggy_gru(x, h0, params):
 def fixed_gru(x, h0, params):
     """The same GRU with the interpolation the right way round."""
     p = params
-    h = h0.copy()
+    h = np.zeros((x.shape[0], p.H), dtype=x.dtype) if h0 is None else h0.copy()
     states = []
     for t in range(x.shape[1]):
         x_t = x[:, t, :]

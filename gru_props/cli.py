@@ -1,12 +1,22 @@
-"""The ``gru-props`` command: check a GRU from the shell, or watch the checker catch a bug.
+"""The ``gru-props`` command: check a GRU or its backward pass from the shell.
 
 ::
 
-    gru-props check path/to/my_gru.py:gru_forward [--step] [--reset-after true|false]
-    gru-props demo
+    gru-props check my_gru.py:gru_forward [--step] [--reset-after auto|true|false]
+                    [--interpolation standard|chung|auto] [--no-bias] [--strict] [--hints N] ...
+    gru-props check my_gru:gru_forward          # a module in the current directory, as pytest finds it
+    gru-props check-gradients my_gru.py:gru_backward [--forward my_gru.py:gru_forward] ...
+    gru-props demo                              # watch the checker catch a buggy GRU
+    gru-props study --quick --out DIR           # GRU vs LSTM training study (extra "study")
 
-Exit status: 0 when the check passes (or the demo runs as expected), 1 when
-a property fails, 2 for a usage error (file or function not found).
+Exit status: 0 only after a pass verdict has been printed; 1 when a property
+fails (or the checked function ends the process before a verdict); 2 for
+usage errors, a missing file or function, and errors importing it (syntax
+errors included).
+
+``check`` and ``check-gradients`` run the check in a child process and
+trust only the verdict it reports: a function that calls ``os._exit(0)``
+cannot make an autograder read its exit status as a pass.
 """
 
 from __future__ import annotations
@@ -15,66 +25,240 @@ import argparse
 import importlib
 import importlib.util
 import os
+import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from typing import Any, Callable, List, Optional
 
-from gru_props.check import PROFILES, ImplementationError, check_implementation
+from gru_props._profiles import PROFILES
+
+_CHILD = "GRU_PROPS_CLI_VERDICT"
 
 
-def _load(target: str) -> Callable[..., Any]:
-    """``path/to/file.py:function`` or ``package.module:function`` -> the function."""
+class UsageError(Exception):
+    """A problem with the command line or the target: exit status 2."""
+
+
+# -------------------------------------------------------------------- load
+def _import_error_text(where: str, exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        line = (exc.text or "").rstrip()
+        return (f"gru-props: {where} has a syntax error at line {exc.lineno}: {exc.msg}"
+                + (f"\n    {line}" if line else ""))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"gru-props: importing {where} raised {type(exc).__name__}: {exc}{at}"
+
+
+def load(target: str) -> Callable[..., Any]:
+    """``path/to/file.py:function`` or ``module:function`` -> the function (UsageError otherwise)."""
     if ":" not in target:
-        raise SystemExit(
+        raise UsageError(
             f"gru-props: expected FILE.py:FUNCTION or MODULE:FUNCTION, got {target!r} "
-            f"(e.g. my_gru.py:gru_forward)."
+            f"(e.g. my_gru.py:gru_forward or my_gru:gru_forward)."
         )
     where, _, name = target.rpartition(":")
-    if where.endswith(".py") or os.sep in where or "/" in where:
-        path = os.path.abspath(where)
-        if not os.path.isfile(path):
-            raise SystemExit(f"gru-props: no such file: {where}")
-        sys.path.insert(0, os.path.dirname(path))
-        module_name = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(where)
-    fn = module
+    if not where or not name:
+        raise UsageError(f"gru-props: expected FILE.py:FUNCTION or MODULE:FUNCTION, got {target!r}.")
+    try:
+        if where.endswith(".py") or os.sep in where or "/" in where:
+            path = os.path.abspath(where)
+            if not os.path.isfile(path):
+                raise UsageError(f"gru-props: no such file: {where}")
+            sys.path.insert(0, os.path.dirname(path))
+            module_name = os.path.splitext(os.path.basename(path))[0]
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise UsageError(f"gru-props: cannot load {where} as Python source.")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            # A module in the current directory, as pytest and `python -m` find it.
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            try:
+                module = importlib.import_module(where)
+            except ModuleNotFoundError as exc:
+                if exc.name and where.split(".")[0] == exc.name.split(".")[0]:
+                    raise UsageError(
+                        f"gru-props: no module named {where!r} in the current directory or on the "
+                        f"Python path (for a file, write {where.replace('.', '/')}.py:{name})."
+                    ) from None
+                raise
+    except UsageError:
+        raise
+    except BaseException as exc:  # syntax errors, and whatever the module raises at import
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise UsageError(_import_error_text(where, exc)) from None
+    fn: Any = module
     for part in name.split("."):
         if not hasattr(fn, part):
-            raise SystemExit(f"gru-props: {where} has no attribute {name!r}.")
+            raise UsageError(f"gru-props: {where} has no attribute {name!r}.")
         fn = getattr(fn, part)
     if not callable(fn):
-        raise SystemExit(f"gru-props: {target} is not callable.")
-    return fn  # type: ignore[return-value]
+        raise UsageError(f"gru-props: {target} is not callable (it is a {type(fn).__name__}).")
+    return fn
 
 
-def _reset_after(text: str) -> Optional[bool]:
-    value = {"auto": None, "true": True, "false": False, "1": True, "0": False}.get(text.lower(), "bad")
+# ---------------------------------------------------------------- options
+def _tri(text: str) -> Optional[bool]:
+    value = {"auto": None, "none": None, "true": True, "false": False, "1": True, "0": False}.get(
+        text.lower(), "bad")
     if value == "bad":
         raise argparse.ArgumentTypeError("expected auto, true or false")
     return value  # type: ignore[return-value]
 
 
-def _run_check(fn: Callable[..., Any], args: argparse.Namespace) -> int:
+def _interpolation(text: str) -> Optional[str]:
+    value = {"auto": None, "none": None, "standard": "standard", "chung": "chung"}.get(text.lower(), "bad")
+    if value == "bad":
+        raise argparse.ArgumentTypeError("expected standard, chung or auto")
+    return value
+
+
+def _seconds(text: str) -> Optional[float]:
+    if text.lower() in ("none", "inf", "0"):
+        return None
     try:
-        report = check_implementation(
-            fn, step=args.step, reset_after=args.reset_after, profile=args.profile,
-            max_examples=args.max_examples, hints=args.hints,
-        )
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds, or none") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a number of seconds > 0, or none")
+    return value
+
+
+def _check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--step", action="store_true", help="the function is one step")
+    parser.add_argument("--reset-after", type=_tri, default=None, metavar="{auto,true,false}",
+                        help="demand a reset convention (default: auto-detect)")
+    parser.add_argument("--interpolation", type=_interpolation, default="standard",
+                        metavar="{standard,chung,auto}",
+                        help="z*h + (1-z)*n (standard, default), (1-z)*h + z*n (chung), or detect")
+    parser.add_argument("--no-bias", dest="bias", action="store_false",
+                        help="the GRU has no biases: only zero biases are generated")
+    parser.add_argument("--strict", action="store_true",
+                        help="warnings (dtype changed, h0=None refused) count as failures")
+    parser.add_argument("--max-examples", type=int, default=None, help="examples per property")
+    parser.add_argument("--timeout", type=_seconds, default=5.0,
+                        help="seconds one call may take (default 5; 'none' for no limit)")
+    parser.add_argument("--max-seconds", type=_seconds, default=None,
+                        help="budget for the whole check (default: none)")
+    parser.add_argument("--properties", default=None,
+                        help="comma-separated property names to run (default: all)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gru-props", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                        help="Hypothesis settings profile (default: dev, or ci when CI is set)")
+    common.add_argument("--hints", type=int, choices=[0, 1, 2, 3], default=1,
+                        help="how many progressive hints a failure shows (default 1)")
+    check = sub.add_parser("check", parents=[common], help="check a forward GRU function")
+    check.add_argument("target", help="FILE.py:FUNCTION or MODULE:FUNCTION")
+    _check_options(check)
+    grads = sub.add_parser("check-gradients", parents=[common], help="check a GRU backward function")
+    grads.add_argument("target", help="FILE.py:FUNCTION or MODULE:FUNCTION")
+    grads.add_argument("--forward", default=None, metavar="FILE.py:FUNCTION",
+                       help="your own forward: check the backward against finite differences of it "
+                            "(self-consistency, for GRU variants with no reference)")
+    _check_options(grads)
+    sub.add_parser("demo", parents=[common], help="watch the checker catch a buggy GRU")
+    sub.add_parser("study", add_help=False, help="train GRU vs LSTM (gru-props study --help)")
+    return parser
+
+
+# ------------------------------------------------------------------- runs
+def _kwargs(args: argparse.Namespace) -> dict:
+    props = None
+    if args.properties:
+        props = [p.strip() for p in args.properties.split(",") if p.strip()]
+    return dict(step=args.step, reset_after=args.reset_after, interpolation=args.interpolation,
+                bias=args.bias, strict=args.strict, profile=args.profile, max_examples=args.max_examples,
+                timeout=args.timeout, max_seconds=args.max_seconds, properties=props, hints=args.hints)
+
+
+def _verdict(value: str) -> None:
+    path = os.environ.get(_CHILD)
+    if path:
+        with open(path, "w") as f:
+            f.write(value)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from gru_props._report import ImplementationError
+
+    try:
+        fn = load(args.target)
+        kwargs = _kwargs(args)
+        if args.command == "check":
+            from gru_props.check import check_implementation as check
+        else:
+            from gru_props.gradients import check_gradients as check
+
+            if args.forward:
+                kwargs["forward_fn"] = load(args.forward)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        _verdict("usage")
+        return 2
+    try:
+        report = check(fn, **kwargs)
     except ImplementationError as err:
-        print(err)
+        print(err, flush=True)
+        _verdict("fail")
         return 1
-    print(report)
+    except (TypeError, ValueError) as exc:  # bad arguments, e.g. an unknown property name
+        print(f"gru-props: {exc}", file=sys.stderr)
+        _verdict("usage")
+        return 2
+    print(report, flush=True)
+    if not report.complete:
+        print("gru-props: the check did not finish (see INCOMPLETE above): not a pass.", flush=True)
+        _verdict("fail")
+        return 1
+    _verdict("pass")
     return 0
+
+
+def _isolated(argv: List[str]) -> int:
+    """Run this command in a child process; trust only the verdict it reports."""
+    fd, path = tempfile.mkstemp(prefix="gru-props-verdict-")
+    os.close(fd)
+    try:
+        env = dict(os.environ, **{_CHILD: path})
+        try:
+            proc = subprocess.run([sys.executable, "-m", "gru_props", *argv], env=env)
+        except KeyboardInterrupt:
+            return 130
+        with open(path) as f:
+            verdict = f.read().strip()
+    finally:
+        os.unlink(path)
+    codes = {"pass": 0, "fail": 1, "usage": 2}
+    if verdict in codes:
+        expected = codes[verdict]
+        if proc.returncode != expected and verdict == "pass":
+            print(f"gru-props: the check passed but the process then exited with status "
+                  f"{proc.returncode}; treated as a failure.", file=sys.stderr)
+            return 1
+        return expected
+    print(f"gru-props: the process ended (exit status {proc.returncode}) before the check reached a "
+          "verdict: the checked function (or something it called) ended it, e.g. with os._exit() or a "
+          "crash in native code. Treated as a failure.", file=sys.stderr)
+    return 1
 
 
 def _demo(args: argparse.Namespace) -> int:
     from gru_props import _demo
+    from gru_props.check import check_implementation
+    from gru_props._report import ImplementationError
 
     print("gru-props demo: checking buggy_gru from gru_props/_demo.py, a loop-based GRU whose")
     print("only flaw is the update-gate interpolation, (1 - z) * h + z * n.\n")
@@ -93,33 +277,31 @@ def _demo(args: argparse.Namespace) -> int:
     print("Now the fixed version, h = z * h + (1 - z) * n:\n")
     report = check_implementation(_demo.fixed_gru, profile=args.profile)
     print(report)
-    return 0 if caught else 1
+    return 0 if caught and report.complete else 1
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="gru-props", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                        help="Hypothesis settings profile (default: dev, or ci when CI is set)")
-    common.add_argument("--hints", type=int, choices=[0, 1, 2, 3], default=1,
-                        help="how many progressive hints a failure shows (default 1)")
-    check = sub.add_parser("check", parents=[common], help="check a GRU function")
-    check.add_argument("target", help="FILE.py:FUNCTION or MODULE:FUNCTION")
-    check.add_argument("--step", action="store_true", help="the function is one step: fn(x_t, h_prev, params)")
-    check.add_argument("--reset-after", type=_reset_after, default=None, metavar="{auto,true,false}",
-                       help="demand a convention (default: auto-detect)")
-    check.add_argument("--max-examples", type=int, default=None, help="examples per property")
-    sub.add_parser("demo", parents=[common], help="watch the checker catch a buggy GRU")
-    args = parser.parse_args(argv)
+def main(argv: Optional[List[str]] = None, *, isolate: Optional[bool] = None) -> int:
+    """Entry point. ``isolate`` (default: True when run as a command) runs checks in a child process."""
+    if isolate is None:
+        isolate = argv is None and _CHILD not in os.environ
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "study":
+        try:
+            from gru_props.study.cli import main as study_main
+        except ImportError as exc:
+            print(f"gru-props study: {exc}", file=sys.stderr)
+            return 2
+        return study_main(argv[1:])
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
     if args.command == "demo":
         return _demo(args)
-    try:
-        fn = _load(args.target)
-    except SystemExit as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return _run_check(fn, args)
+    if isolate:
+        return _isolated(argv)
+    return _run_check(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,6 +83,12 @@ def _check_range(name: str, lo: Any, hi: Any, minimum: int) -> Tuple[int, int]:
     return lo, hi
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}.")
+    return value
+
+
 def _check_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
@@ -210,32 +216,39 @@ def gru_params(
     *,
     dtype: Any = np.float64,
     elements: Optional[st.SearchStrategy[float]] = None,
+    bias: bool = True,
 ) -> st.SearchStrategy[GRUParams]:
     """``GRUParams`` of input size D and hidden size H, drawn element by element.
 
     ``elements`` defaults to ``values(3.0)``; every entry is drawn on its own
     (``fill=st.nothing()``), so failures shrink to a few non-zero entries.
+    ``bias=False`` makes every bias zero (a GRU without biases).
     """
     D = _check_int("D", D, 0)
     H = _check_int("H", H, 1)
     dt = _check_dtype(dtype)
+    bias = _check_bool("bias", bias)
     if elements is None:
         elements = values(3.0, dtype=dt)
     elif not isinstance(elements, st.SearchStrategy):
         raise TypeError(f"elements: expected a Hypothesis strategy of floats, got {elements!r}.")
-    return _gru_params(D, H, dt.str, elements)
+    return _gru_params(D, H, dt.str, elements, bias)
 
 
 @functools.lru_cache(maxsize=1024)
-def _gru_params(D: int, H: int, dtype: str, elements: st.SearchStrategy[float]) -> st.SearchStrategy[GRUParams]:
+def _gru_params(D: int, H: int, dtype: str, elements: st.SearchStrategy[float],
+                bias: bool = True) -> st.SearchStrategy[GRUParams]:
     def arr(shape: Tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
         return _arrays(dtype, shape, elements)
+
+    def b() -> st.SearchStrategy[np.ndarray]:
+        return arr((H,)) if bias else st.just(np.zeros(H, dtype=dtype))
 
     return st.builds(
         GRUParams,
         W_z=arr((D, H)), W_r=arr((D, H)), W_n=arr((D, H)),
         U_z=arr((H, H)), U_r=arr((H, H)), U_n=arr((H, H)),
-        b_z=arr((H,)), b_r=arr((H,)), b_n=arr((H,)), b_hn=arr((H,)),
+        b_z=b(), b_r=b(), b_n=b(), b_hn=b(),
     )
 
 
@@ -261,18 +274,21 @@ def gru_cases(
     dtype: Any = np.float64,
     elements: Optional[st.SearchStrategy[float]] = None,
     h0_magnitude: float = 1.0,
+    bias: bool = True,
 ) -> st.SearchStrategy[GRUCase]:
     """Whole GRU inputs ``GRUCase(x, h0, params)``, drawn element by element.
 
     * ``shapes``: a ``dims(...)`` strategy or a fixed ``Dims``; default ``dims()``;
     * ``dtype``: np.float32, np.float64 or a strategy such as ``float_dtypes()``;
     * ``elements``: strategy for x and the parameters; default ``values(3.0)``;
-    * ``h0_magnitude``: bound on |h0| (1.0 keeps every state in [-1, 1]).
+    * ``h0_magnitude``: bound on |h0| (1.0 keeps every state in [-1, 1]);
+    * ``bias``: False makes every bias zero (a GRU without biases).
 
     Shrinks towards B = T = D = H = 1 (or T = 0) and zeros.
     """
     shapes = _check_dims_strategy(shapes)
     dtypes = _check_dtype_strategy(dtype)
+    bias = _check_bool("bias", bias)
     if elements is not None and not isinstance(elements, st.SearchStrategy):
         raise TypeError(f"elements: expected a Hypothesis strategy of floats, got {elements!r}.")
     if not (isinstance(h0_magnitude, (int, float)) and h0_magnitude >= 0 and np.isfinite(h0_magnitude)):
@@ -283,7 +299,7 @@ def gru_cases(
         d = draw(shapes)
         dt = draw(dtypes)
         el = elements if elements is not None else _values(3.0, dt.str)
-        params = draw(_gru_params(d.D, d.H, dt.str, el))
+        params = draw(_gru_params(d.D, d.H, dt.str, el, bias))
         x = draw(_arrays(dt.str, (d.B, d.T, d.D), el))
         if h0_magnitude > 0:
             h0 = draw(_arrays(dt.str, (d.B, d.H), _values(float(h0_magnitude), dt.str)))
@@ -299,6 +315,7 @@ def extreme_gru_cases(
     *,
     dtype: Any = np.float64,
     magnitudes: Sequence[float] = EXTREME_MAGNITUDES,
+    bias: bool = True,
 ) -> st.SearchStrategy[GRUCase]:
     """GRU inputs whose weights and inputs reach ±1e4: saturated gates, overflowing ``exp``.
 
@@ -308,21 +325,29 @@ def extreme_gru_cases(
     dt = _check_dtype(dtype) if not isinstance(dtype, st.SearchStrategy) else None
     if dt is None:
         return _check_dtype_strategy(dtype).flatmap(
-            lambda d: extreme_gru_cases(shapes, dtype=d, magnitudes=magnitudes)
+            lambda d: extreme_gru_cases(shapes, dtype=d, magnitudes=magnitudes, bias=bias)
         )
-    return gru_cases(shapes, dtype=dt, elements=extreme_values(magnitudes, dtype=dt))
+    return gru_cases(shapes, dtype=dt, elements=extreme_values(magnitudes, dtype=dt), bias=bias)
 
 
 def seeded_gru_params(
-    D: int, H: int, *, dtype: Any = np.float64, scale: Optional[float] = None
+    D: int, H: int, *, dtype: Any = np.float64, scale: Optional[float] = None, bias: bool = True
 ) -> st.SearchStrategy[GRUParams]:
-    """``GRUParams.random(D, H, seed=...)`` for a drawn seed: fast at any size."""
+    """``GRUParams.random(D, H, seed=...)`` for a drawn seed: fast at any size (``bias=False``: zero biases)."""
     D = _check_int("D", D, 0)
     H = _check_int("H", H, 1)
     dt = _check_dtype(dtype)
+    bias = _check_bool("bias", bias)
     if scale is not None and not (np.isfinite(scale) and scale >= 0):
         raise ValueError(f"scale: expected a finite number >= 0 or None, got {scale!r}.")
-    return seeds().map(lambda s: GRUParams.random(D, H, seed=s, scale=scale, dtype=dt))
+    return seeds().map(lambda s: _without_bias(GRUParams.random(D, H, seed=s, scale=scale, dtype=dt), bias))
+
+
+def _without_bias(params: GRUParams, bias: bool) -> GRUParams:
+    if bias:
+        return params
+    zero = np.zeros(params.H, dtype=params.dtype)
+    return params.replace(b_z=zero, b_r=zero, b_n=zero, b_hn=zero)
 
 
 def seeded_gru_cases(
@@ -331,15 +356,18 @@ def seeded_gru_cases(
     dtype: Any = np.float64,
     scale: float = 1.0,
     x_scale: float = 1.0,
+    bias: bool = True,
 ) -> st.SearchStrategy[GRUCase]:
     """Whole GRU inputs from one seed each: for large shapes, where speed matters.
 
     Parameters are uniform in [-scale, scale], x normal with standard
-    deviation ``x_scale``, h0 uniform in [-1, 1]. Shrinks only the seed and the
-    shape, so prefer ``gru_cases`` where the counterexample must be read.
+    deviation ``x_scale``, h0 uniform in [-1, 1]; ``bias=False`` makes every
+    bias zero. Shrinks only the seed and the shape, so prefer ``gru_cases``
+    where the counterexample must be read.
     """
     shapes = _check_dims_strategy(shapes)
     dtypes = _check_dtype_strategy(dtype)
+    bias = _check_bool("bias", bias)
     for name, v in (("scale", scale), ("x_scale", x_scale)):
         if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
             raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}.")
@@ -347,7 +375,7 @@ def seeded_gru_cases(
     def make(args: Tuple[Dims, np.dtype, int]) -> GRUCase:
         d, dt, seed = args
         rng = np.random.default_rng(seed)
-        params = GRUParams.random(d.D, d.H, seed=rng, scale=scale, dtype=dt)
+        params = _without_bias(GRUParams.random(d.D, d.H, seed=rng, scale=scale, dtype=dt), bias)
         x = (x_scale * rng.standard_normal((d.B, d.T, d.D))).astype(dt)
         h0 = rng.uniform(-1.0, 1.0, (d.B, d.H)).astype(dt)
         return GRUCase(x, h0, params)

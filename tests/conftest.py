@@ -10,6 +10,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["pytester"]  # tests of the pytest plugin and of pytest-timeout run pytest in a subprocess
+
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -104,6 +104,116 @@ def step_gru(x_t, h_prev, p):
     return cell_before(x_t, h_prev, p, stable_sigmoid)
 
 
+def per_example_gru(x, h0, p, reset_after=False):
+    """One example at a time, as many course notebooks do; float64 buffers whatever x is."""
+    B, T, _ = x.shape
+    hs = np.zeros((B, T, p.H))  # float64: the most common learner pattern
+    h_T = np.zeros((B, p.H))
+    cell = cell_after if reset_after else cell_before
+    for b in range(B):
+        h = h0[b:b + 1].copy()
+        for t in range(T):
+            h = cell(x[b:b + 1, t], h, p, stable_sigmoid)
+            hs[b, t] = h[0]
+        h_T[b] = h[0]
+    return hs, h_T
+
+
+def per_example_gru_after(x, h0, p):
+    return per_example_gru(x, h0, p, reset_after=True)
+
+
+def stacked_float32_compute(x, h0, p, reset_after=False):
+    """Stacked (D, 3H) weights, computed in the input's dtype, stored in a float64 buffer."""
+    W = np.concatenate([p.W_z, p.W_r, p.W_n], axis=1)
+    U = np.concatenate([p.U_z, p.U_r, p.U_n], axis=1)
+    H = p.H
+    hs = np.zeros((x.shape[0], x.shape[1], H))
+    h = h0
+    for t in range(x.shape[1]):
+        gx = x[:, t] @ W
+        zr = stable_sigmoid(gx[:, :2 * H] + h @ U[:, :2 * H] + np.concatenate([p.b_z, p.b_r]))
+        z, r = zr[:, :H], zr[:, H:]
+        if reset_after:
+            n = np.tanh(gx[:, 2 * H:] + p.b_n + r * (h @ U[:, 2 * H:] + p.b_hn))
+        else:
+            n = np.tanh(gx[:, 2 * H:] + (r * h) @ U[:, 2 * H:] + p.b_n + p.b_hn)
+        h = z * h + (1 - z) * n
+        hs[:, t] = h
+    return hs, h
+
+
+def stacked_float32_compute_after(x, h0, p):
+    return stacked_float32_compute(x, h0, p, reset_after=True)
+
+
+def step_after_float64_buffer(x_t, h_prev, p):
+    """A reset-after step that returns float64 whatever it is given."""
+    out = np.zeros(h_prev.shape)
+    out[...] = cell_after(x_t, h_prev, p, stable_sigmoid)
+    return out
+
+
+def chung_gru(x, h0, p):
+    """Chung et al.'s interpolation, (1 - z) * h + z * n, on purpose (DLFS2 style)."""
+    def cell(x_t, h, p, sig):
+        z = sig(x_t @ p.W_z + h @ p.U_z + p.b_z)
+        r = sig(x_t @ p.W_r + h @ p.U_r + p.b_r)
+        n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
+        return (1 - z) * h + z * n
+    return _loop(x, h0, p, cell, sig=stable_sigmoid)
+
+
+def bias_free_gru(x, h0, p):
+    """No biases at all (checked with bias=False)."""
+    def cell(x_t, h, p, sig):
+        z = sig(x_t @ p.W_z + h @ p.U_z)
+        r = sig(x_t @ p.W_r + h @ p.U_r)
+        n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n)
+        return z * h + (1 - z) * n
+    return _loop(x, h0, p, cell, sig=stable_sigmoid)
+
+
+def none_and_empty_gru(x, h0, p):
+    """Handles h0=None and T = 0 and keeps the dtype: nothing to warn about."""
+    B, T, _ = x.shape
+    h = np.zeros((B, p.H), dtype=x.dtype) if h0 is None else h0.copy()
+    hs = np.zeros((B, T, p.H), dtype=x.dtype)
+    for t in range(T):
+        h = cell_before(x[:, t], h, p, stable_sigmoid)
+        hs[:, t] = h
+    return hs, h
+
+
+def none_and_empty_gru_after(x, h0, p):
+    """none_and_empty_gru in the reset-after convention."""
+    B, T, _ = x.shape
+    h = np.zeros((B, p.H), dtype=x.dtype) if h0 is None else h0.copy()
+    hs = np.zeros((B, T, p.H), dtype=x.dtype)
+    for t in range(T):
+        h = cell_after(x[:, t], h, p, stable_sigmoid)
+        hs[:, t] = h
+    return hs, h
+
+
+def float64_buffer_gru(x, h0, p):
+    """Right values and h0=None handled, but the states go into a float64 buffer."""
+    B, T, _ = x.shape
+    h = np.zeros((B, p.H), dtype=x.dtype) if h0 is None else h0.copy()
+    hs = np.zeros((B, T, p.H))
+    for t in range(T):
+        h = cell_before(x[:, t], h, p, stable_sigmoid)
+        hs[:, t] = h
+    return hs, hs[:, -1] if T else h
+
+
+class CallableGRU:
+    """A callable instance (a learner's 'model' object)."""
+
+    def __call__(self, x, h0, p):
+        return _loop(x, h0, p, cell_before, sig=stable_sigmoid)
+
+
 # ================================================================== buggy
 def reversed_interpolation(x, h0, p):
     def cell(x_t, h, p, sig):
@@ -266,6 +376,87 @@ def step_reversed_interpolation(x_t, h_prev, p):
     return (1 - z) * h_prev + z * n
 
 
+def chunked_state_drop(x, h0, p):
+    """Processes time in chunks of 4 and restarts from h0 at every chunk: needs T >= 5 to show."""
+    outs = []
+    for start in range(0, x.shape[1], 4):
+        hs, _ = _loop(x[:, start:start + 4], h0, p, cell_before, sig=stable_sigmoid)
+        outs.append(hs)
+    hs = np.concatenate(outs, axis=1) if outs else _empty(x, h0)
+    return hs, (hs[:, -1] if hs.shape[1] else h0.copy())
+
+
+def wrong_from_four_units(x, h0, p):
+    """Hard-codes 3 hidden units in the recurrent candidate product: wrong only when H >= 4."""
+    def cell(x_t, h, p, sig):
+        z = sig(x_t @ p.W_z + h @ p.U_z + p.b_z)
+        r = sig(x_t @ p.W_r + h @ p.U_r + p.b_r)
+        rec = np.zeros_like(h)
+        k = min(3, h.shape[1])
+        rec[:, :k] = (r * h) @ p.U_n[:, :k]
+        n = np.tanh(x_t @ p.W_n + rec + p.b_n + p.b_hn)
+        return z * h + (1 - z) * n
+    return _loop(x, h0, p, cell, sig=stable_sigmoid)
+
+
+def stack_crash_reversed(x, h0, p):
+    """Reversed interpolation that also crashes at T = 0: the value bug must still be named."""
+    def cell(x_t, h, p, sig):
+        z = sig(x_t @ p.W_z + h @ p.U_z + p.b_z)
+        r = sig(x_t @ p.W_r + h @ p.U_r + p.b_r)
+        n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
+        return (1 - z) * h + z * n
+    h = h0.copy()
+    states = []
+    for t in range(x.shape[1]):
+        h = cell(x[:, t], h, p, stable_sigmoid)
+        states.append(h)
+    return np.stack(states, axis=1), h
+
+
+_FLAKY_CALLS = [0]
+
+
+def flaky(x, h0, p):
+    """Wrong on one call in 20 (a race, an uninitialised buffer): Hypothesis sees a flaky test."""
+    _FLAKY_CALLS[0] += 1
+    hs, h = _loop(x, h0, p, cell_before, sig=stable_sigmoid)
+    if _FLAKY_CALLS[0] % 20 == 7:
+        hs = hs + 0.25
+    return hs, h
+
+
+def clips_params_in_place(x, h0, p):
+    """Clips its weights in place: fails on read-only arrays, which is a mutation, not a crash."""
+    np.clip(p.U_z, -5, 5, out=p.U_z)
+    return _loop(x, h0, p, cell_before, sig=stable_sigmoid)
+
+
+def none_as_ones(x, h0, p):
+    """Accepts h0=None but starts from ones."""
+    if h0 is None:
+        h0 = np.ones((x.shape[0], p.H), dtype=x.dtype)
+    return _loop(x, h0, p, cell_before, sig=stable_sigmoid)
+
+
+def nan_at_zero(x, h0, p):
+    """Normalises the candidate input by its norm: 0/0 = NaN when x is zero."""
+    def cell(x_t, h, p, sig):
+        z = sig(x_t @ p.W_z + h @ p.U_z + p.b_z)
+        r = sig(x_t @ p.W_r + h @ p.U_r + p.b_r)
+        a = x_t @ p.W_n
+        a = a / np.linalg.norm(a, axis=1, keepdims=True) * np.linalg.norm(a, axis=1, keepdims=True)
+        n = np.tanh(a + (r * h) @ p.U_n + p.b_n + p.b_hn)
+        return z * h + (1 - z) * n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _loop(x, h0, p, cell, sig=stable_sigmoid)
+
+
+def exits_process(x, h0, p):
+    import sys
+    sys.exit(0)
+
+
 CORRECT = {
     "loop_gru": (loop_gru, {}),
     "torch_style_gru": (torch_style_gru, {}),
@@ -273,6 +464,17 @@ CORRECT = {
     "float32_gru": (float32_gru, {}),
     "clipped_sigmoid_gru": (clipped_sigmoid_gru, {"reset_after": True}),
     "step_gru": (step_gru, {"step": True}),
+    "per_example_gru": (per_example_gru, {}),
+    "per_example_gru_after": (per_example_gru_after, {}),
+    "stacked_float32_compute": (stacked_float32_compute, {}),
+    "stacked_float32_compute_after": (stacked_float32_compute_after, {}),
+    "step_after_float64_buffer": (step_after_float64_buffer, {"step": True}),
+    "chung_gru": (chung_gru, {"interpolation": "chung"}),
+    "chung_gru_detected": (chung_gru, {"interpolation": None}),
+    "bias_free_gru": (bias_free_gru, {"bias": False}),
+    "none_and_empty_gru": (none_and_empty_gru, {"strict": True}),
+    "none_and_empty_gru_after": (none_and_empty_gru_after, {"strict": True}),
+    "callable_instance": (CallableGRU(), {}),
 }
 
 BUGGY = {
@@ -288,12 +490,12 @@ BUGGY = {
                                 "wrong_reset_convention"),
     "b_hn_ignored": (b_hn_ignored, {"reset_after": True}, "matches_reference", "b_hn_ignored"),
     "nan_sigmoid": (nan_sigmoid, {}, "matches_reference_at_extremes", "non_finite_output"),
-    "guarded_sigmoid": (guarded_sigmoid, {}, "update_gate_saturation", "saturating_sigmoid_guard"),
+    "guarded_sigmoid": (guarded_sigmoid, {}, "matches_reference", "saturating_sigmoid_guard"),
     "mutates_h0": (mutates_h0, {}, "inputs_unchanged", "input_mutated"),
     "keeps_state": (keeps_state, {}, "matches_reference", "nondeterministic"),
-    "crashes_on_empty": (crashes_on_empty, {}, "output_contract", None),
+    "crashes_on_empty": (crashes_on_empty, {}, "empty_sequence", None),
     "returns_list": (returns_list, {}, "output_contract", None),
-    "time_major_output": (time_major_output, {}, "output_contract", None),
+    "time_major_output": (time_major_output, {}, "matches_reference", "time_major_output"),
     "hangs": (hangs, {"timeout": 0.2}, "output_contract", None),
     "batch_mixing": (batch_mixing, {}, "matches_reference", None),
     "wrong_final_state": (wrong_final_state, {}, "matches_reference", None),
@@ -301,4 +503,15 @@ BUGGY = {
     "half_precision": (half_precision, {}, "matches_reference", None),
     "step_reversed_interpolation": (step_reversed_interpolation, {"step": True}, "matches_reference",
                                     "reversed_interpolation"),
+    "chunked_state_drop": (chunked_state_drop, {}, "matches_reference", None),
+    "wrong_from_four_units": (wrong_from_four_units, {}, "matches_reference", None),
+    "stack_crash_reversed": (stack_crash_reversed, {}, "matches_reference", "reversed_interpolation"),
+    "standard_when_chung_asked": (loop_gru, {"interpolation": "chung"}, "matches_reference",
+                                  "reversed_interpolation"),
+    "flaky": (flaky, {}, "matches_reference", "nondeterministic"),
+    "clips_params_in_place": (clips_params_in_place, {}, "inputs_unchanged", "input_mutated"),
+    "none_as_ones": (none_as_ones, {}, "accepts_h0_none", None),
+    "nan_at_zero": (nan_at_zero, {}, "matches_reference", "non_finite_output"),
+    "float64_buffer_strict": (float64_buffer_gru, {"strict": True}, "dtype_preserved", None),
+    "exits_process": (exits_process, {}, "output_contract", None),
 }

@@ -1,0 +1,330 @@
+"""The engine under hostile functions and bad arguments: it stays in control and says why.
+
+Time limits that hold in any thread and never touch signals, a budget for
+the whole check, NumPy's error state isolated, stable database keys, every
+bad argument named, and reproduction snippets that really reproduce.
+"""
+
+import concurrent.futures
+import functools
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import zoo
+from gru_props import ImplementationError, check_implementation, implementation_tests, level3
+from gru_props._calls import Caller, Hang
+from gru_props._engine import Progress, digest
+from gru_props._profiles import choose_profile
+
+
+def _hang(x, h0, p):
+    while True:
+        pass
+
+
+def _swallowing_hang(x, h0, p):
+    while True:
+        try:
+            time.sleep(0.01)
+        except:  # noqa: E722 - the point: a bare except that would swallow an alarm
+            pass
+
+
+# ------------------------------------------------------------------ time limits
+@pytest.mark.parametrize("runner", ["thread", "executor"])
+def test_timeout_holds_outside_the_main_thread(runner):
+    def check():
+        start = time.monotonic()
+        with pytest.raises(ImplementationError) as info:
+            check_implementation(_hang, timeout=0.2, profile="ci")
+        return time.monotonic() - start, info.value
+
+    if runner == "thread":
+        box = []
+        t = threading.Thread(target=lambda: box.append(check()))
+        t.start()
+        t.join(60)
+        assert not t.is_alive(), "the check hung in a thread"
+        elapsed, err = box[0]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            elapsed, err = pool.submit(check).result(timeout=60)
+    assert err.property == "output_contract" and "did not return within 0.2 s" in str(err).lower()
+    assert elapsed < 5
+
+
+def test_a_bare_except_cannot_swallow_the_time_limit():
+    start = time.monotonic()
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(_swallowing_hang, timeout=0.2, profile="ci")
+    assert time.monotonic() - start < 5
+    assert "did not return within 0.2 s" in str(info.value).lower()
+
+
+def test_returning_right_at_the_deadline_never_leaks_a_private_exception():
+    for _ in range(10):
+        try:
+            check_implementation(zoo.none_and_empty_gru, timeout=1e-5, profile="ci", max_examples=3)
+        except ImplementationError as err:
+            assert "did not return within" in str(err).lower()
+
+
+def test_an_outer_interval_timer_is_left_alone():
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs ITIMER_REAL in the main thread")
+
+    class Outer(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Outer()
+
+    def slow(x, h0, p):
+        time.sleep(0.02)
+        return zoo.loop_gru(x, h0, p)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(Outer):
+            check_implementation(slow, profile="ci", timeout=0.5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - start < 10
+
+
+def test_pytest_timeout_still_works_with_both_methods(pytester):
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(
+        test_hang="""
+        import pytest
+        from gru_props import check_implementation
+
+        def hang(x, h0, p):
+            while True:
+                pass
+
+        @pytest.mark.timeout(3, method="signal")
+        def test_signal():
+            check_implementation(hang, timeout=None, profile="ci")
+        """
+    )
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess("test_hang.py", "-p", "no:cacheprovider", "-p", "timeout")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "Timeout" in out and "Flaky" not in out, out[-2000:]
+    assert time.monotonic() - start < 60
+    pytester.makepyfile(
+        test_hang_thread="""
+        import pytest
+        from gru_props import check_implementation
+
+        def hang(x, h0, p):
+            while True:
+                pass
+
+        @pytest.mark.timeout(3, method="thread")
+        def test_thread():
+            check_implementation(hang, timeout=None, profile="ci")
+        """
+    )
+    result = pytester.runpytest_subprocess("test_hang_thread.py", "-p", "timeout")
+    assert result.ret != 0 and "Timeout" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_hang_leaves_nothing_blocking_and_says_what_kept_running():
+    with Caller(timeout=0.1) as caller:
+        with pytest.raises(Hang) as info:
+            caller.call(_swallowing_hang, None, None, None)
+        assert info.value.stopped is False and caller.abandoned
+        assert caller.call(lambda: 42).value == 42  # a fresh worker serves the next call
+
+
+def test_the_budget_stops_the_check_and_says_what_ran():
+    def slow(x, h0, p):
+        time.sleep(0.02)
+        return zoo.none_and_empty_gru(x, h0, p)
+
+    start = time.monotonic()
+    report = check_implementation(slow, profile="ci", max_seconds=1.5)
+    assert time.monotonic() - start < 1.5 + 5
+    assert not report.complete and "max_seconds" in report.stop_reason
+    statuses = [p.status for p in report.properties]
+    assert "stopped" in statuses and statuses[-1] == "not run"
+    assert "INCOMPLETE" in str(report)
+
+
+def test_progress_is_printed_on_long_checks():
+    import io
+
+    stream = io.StringIO()
+    progress = Progress("my_gru", total=13, every=0.0, stream=stream)
+    progress.begin(2, "reset_gate_zero")
+    progress.tick(calls=40)
+    assert "checking my_gru" in stream.getvalue() and "3/13 'reset_gate_zero'" in stream.getvalue()
+
+
+# ------------------------------------------------------------------ isolation
+def test_numpy_error_state_is_isolated_both_ways():
+    def sets_raise(x, h0, p):
+        np.seterr(all="raise")
+        return level3.gru_forward(x, h0, p)
+
+    before = np.geterr()
+    check_implementation(sets_raise, profile="ci", max_examples=5, properties=["matches_reference"])
+    assert np.geterr() == before
+    old = np.seterr(all="raise")
+    try:
+        report = check_implementation(level3.gru_forward, profile="ci", max_examples=10)
+    finally:
+        np.seterr(**old)
+    assert report.complete
+
+
+# ------------------------------------------------------------------ database keys
+def test_each_function_gets_its_own_stable_database_key():
+    assert digest(zoo.loop_gru, "matches_reference") != digest(zoo.einsum_gru, "matches_reference")
+    assert digest(zoo.loop_gru, "matches_reference") != digest(zoo.loop_gru, "deterministic")
+    a = functools.partial(zoo.per_example_gru, reset_after=True)
+    b = functools.partial(zoo.per_example_gru, reset_after=True)
+    c = functools.partial(zoo.per_example_gru, reset_after=False)
+    assert digest(a, "p") == digest(b, "p") != digest(c, "p")
+    assert digest(zoo.CallableGRU(), "p") == digest(zoo.CallableGRU(), "p")
+    assert "0x" not in repr(digest(zoo.CallableGRU(), "p"))
+
+
+def test_failure_is_replayed_from_the_database(tmp_path, monkeypatch):
+    from hypothesis import settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from gru_props import _profiles
+
+    db = DirectoryBasedExampleDatabase(str(tmp_path))
+    monkeypatch.setitem(_profiles.PROFILES, "dev", settings(_profiles.PROFILES["dev"], database=db))
+    with pytest.raises(ImplementationError):
+        check_implementation(zoo.time_reversed, profile="dev", properties=["matches_reference"])
+    assert list(tmp_path.iterdir()), "the failing example was not saved"
+    with pytest.raises(ImplementationError) as again:
+        check_implementation(zoo.time_reversed, profile="dev", properties=["matches_reference"])
+    assert again.value.diagnosis == "time_reversed"
+
+
+# ------------------------------------------------------------------ arguments
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"properties": []}, ValueError, "properties: expected at least one"),
+    ({"properties": "matches_reference"}, TypeError, r"properties=\['matches_reference'\]"),
+    ({"properties": ["is_fast"]}, ValueError, "properties: unknown"),
+    ({"rtol": "x"}, TypeError, "rtol"),
+    ({"rtol": -1}, ValueError, "rtol"),
+    ({"atol": float("nan")}, ValueError, "atol"),
+    ({"timeout": 0}, ValueError, "timeout"),
+    ({"timeout": "5"}, TypeError, "timeout"),
+    ({"max_seconds": -1}, ValueError, "max_seconds"),
+    ({"hints": True}, TypeError, "hints"),
+    ({"hints": 7}, ValueError, "hints"),
+    ({"max_examples": True}, TypeError, "max_examples"),
+    ({"max_examples": 0}, ValueError, "max_examples"),
+    ({"step": 1}, TypeError, "step"),
+    ({"strict": "yes"}, TypeError, "strict"),
+    ({"bias": None}, TypeError, "bias"),
+    ({"reset_after": "yes"}, TypeError, "reset_after"),
+    ({"interpolation": "reversed"}, ValueError, "interpolation"),
+    ({"profile": "fast"}, ValueError, "profile: expected one of"),
+    ({"profile": 3}, TypeError, "profile"),
+])
+def test_bad_arguments_are_named(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        check_implementation(zoo.loop_gru, **kwargs)
+
+
+def test_fn_must_be_callable():
+    with pytest.raises(TypeError, match="fn: expected a callable"):
+        check_implementation(42)
+
+
+def test_infinite_timeout_means_no_limit():
+    report = check_implementation(zoo.none_and_empty_gru, timeout=float("inf"), profile="ci", max_examples=3)
+    assert report.complete
+
+
+@pytest.mark.parametrize("value, expected", [("false", "dev"), ("0", "dev"), ("", "dev"), ("no", "dev"),
+                                             ("true", "ci"), ("1", "ci"), ("yes", "ci")])
+def test_the_ci_variable_is_read_as_a_boolean(monkeypatch, value, expected):
+    monkeypatch.delenv("GRU_PROPS_PROFILE", raising=False)
+    monkeypatch.setenv("CI", value)
+    assert choose_profile(None)[0] == expected
+
+
+# ------------------------------------------------------------------ snippets
+SNIPPET_CASES = ["reversed_interpolation", "wrong_final_state", "guarded_sigmoid", "batch_mixing",
+                 "mutates_h0", "keeps_state", "crashes_on_empty", "returns_list", "none_as_ones",
+                 "float64_buffer_strict", "tanh_gates", "nan_sigmoid"]
+
+
+def _snippet(err):
+    text = str(err).split("Reproduce with plain NumPy:\n\n", 1)[1]
+    return "\n".join(line[4:] for line in text.splitlines())
+
+
+def _run(code):
+    namespace = {}
+    exec(compile(code, "<snippet>", "exec"), namespace)
+
+
+@pytest.mark.parametrize("name", SNIPPET_CASES)
+def test_reproduction_snippet_reproduces_the_failure(name):
+    fn, kwargs, _, _ = zoo.BUGGY[name]
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(fn, profile="ci", **kwargs)
+    code = _snippet(info.value)
+    assert f"from zoo import {fn.__name__}" in code
+    with pytest.raises(Exception):
+        _run(code)
+    # The same snippet passes for a correct GRU (in the convention it was checked in) on the same inputs.
+    correct = "none_and_empty_gru_after" if info.value.reset_after else "none_and_empty_gru"
+    _run(code.replace(f"from zoo import {fn.__name__}\nfn = {fn.__name__}",
+                      f"from zoo import {correct}\nfn = {correct}"))
+
+
+def test_snippet_reproduces_a_float32_only_failure_with_the_checks_own_tolerance():
+    def slightly_off_in_float32(x, h0, p):
+        hs, h = zoo.none_and_empty_gru(x, h0, p)
+        if x.dtype == np.float32:
+            hs = hs + np.float32(1e-3)
+        return hs, h
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(slightly_off_in_float32, profile="ci", properties=["matches_reference"])
+    err = info.value
+    assert err.counterexample.dtype == np.float32
+    code = _snippet(err).replace("fn = user_fn", "fn = slightly_off_in_float32")
+    code = code.replace("user_fn = ...", "# user_fn = ...")
+    namespace = {"slightly_off_in_float32": slightly_off_in_float32}
+    assert "slack" in code
+    with pytest.raises(AssertionError):
+        exec(compile(code, "<snippet>", "exec"), namespace)
+    namespace["slightly_off_in_float32"] = zoo.none_and_empty_gru
+    exec(compile(code, "<snippet>", "exec"), namespace)
+
+
+# ------------------------------------------------------------------ test classes
+class TestGeneratedClassForACorrectGRU(implementation_tests(zoo.none_and_empty_gru)):
+    """The factory's tests run as ordinary pytest/Hypothesis tests."""
+
+
+def test_generated_class_catches_a_bug():
+    cls = implementation_tests(zoo.update_gate_ignored)
+    names = sorted(n for n in vars(cls) if n.startswith("test_"))
+    assert len(names) == 13
+    with pytest.raises(ImplementationError) as info:
+        cls().test_matches_reference()
+    assert info.value.diagnosis == "update_gate_ignored"
+    cls().test_inputs_unchanged()  # the properties it does satisfy still pass
