@@ -8,8 +8,9 @@ layers in ``tests/test_counting.py``):
 framework   GRU                         LSTM                        biases
 ==========  ==========================  ==========================  =====================
 torch       3(DH + H²) + 6H             4(DH + H²) + 8H             b_ih and b_hh per gate
-keras       3(DH + H²) + 6H             4(DH + H²) + 4H             GRU: (2, 3H) with
-            (reset_after=False: + 3H)                               reset_after, else (3H,)
+keras       3(DH + H²) + 6H,            4(DH + H²) + 4H             GRU: (2, 3H) with
+            3(DH + H²) + 3H when                                    reset_after, else (3H,);
+            reset_after=False                                       LSTM: (4H,)
 onnx        3(DH + H²) + 6H             4(DH + H²) + 8H             B = [Wb, Rb]
 gru_props   3(DH + H²) + 4H             4(DH + H²) + 4H             GRUParams / LSTMParams
 ==========  ==========================  ==========================  =====================
