@@ -452,8 +452,24 @@ def test_copies_and_pickles_stay_read_only_with_a_fresh_cache(how):
     for name, arr in q.arrays().items():
         assert not arr.flags.writeable, name
         assert not np.shares_memory(arr, getattr(p, name)), name
+        with pytest.raises(ValueError):
+            arr.setflags(write=True)
     np.testing.assert_array_equal(level3.gru_forward(x, h0, q, reset_after=True)[0],
                                   level3.gru_forward(x, h0, p, reset_after=True)[0])
+
+
+def test_arrays_cannot_be_made_writable_so_the_cache_cannot_go_stale():
+    from gru_props import level3
+
+    p = params()
+    for name, arr in p.arrays().items():
+        with pytest.raises(ValueError):
+            arr.setflags(write=True)
+        with pytest.raises(ValueError):
+            arr.T.setflags(write=True)  # nor through a view
+    x, h0 = inputs()
+    a = level3.gru_forward(x, h0, p)[0]
+    np.testing.assert_array_equal(level3.gru_forward(x, h0, p)[0], a)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
