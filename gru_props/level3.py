@@ -32,12 +32,12 @@ The prepared (stacked, scaled) weights are cached on the ``GRUParams``, which
 is immutable, so repeated calls with the same parameters skip that work.
 
 The backward pass (``gru_backward``) runs a forward that keeps its work in a
-``GRUCache`` (time-major x with its column of ones, the gates, n_t,
-h_{t-1} - n_t and every state), then walks back over time:
+``GRUCache`` (time-major x with its column of ones, the gates, n_t and
+every state), then walks back over time:
 
 * the derivative factors that do not depend on dL/dh (``(1-z)(1-n^2)``,
-  ``(h_{t-1}-n) z (1-z)``, ...) are computed a cache-sized block of time
-  steps at a time, a few ufunc calls per block, not per step;
+  ``(h_{t-1}-n) z (1-z) = (h_{t-1}-h_t) z``, ...) are computed a cache-sized
+  block of time steps at a time, ten ufunc calls per block, not per step;
 * a step is then one broadcast multiply giving every pre-activation
   gradient (n, z, r and the gated recurrent term) at once, one stacked matrix
   product back through the recurrent weights and one reduction (reset_after
@@ -414,7 +414,7 @@ class GRUCache:
     reset_after are the forward's (the same ``GRUParams`` object, equal
     arrays) and raises ``ValueError`` otherwise: a stale cache never gives
     silently wrong gradients. One forward serves any number of backward calls
-    (different dhs). It holds about T·B·(D + 12·H) numbers until the next
+    (different dhs). It holds about T·B·(D + 9·H) numbers until the next
     forward or ``clear()``. The arrays a forward or backward returns are the
     caller's own, never the cache's.
     """
@@ -450,7 +450,6 @@ class GRUCache:
         self.proj = np.empty((ng + 1, T, B, H), dtype=dtype)
         self.gates = np.empty((T, ng, B, H), dtype=dtype)  # (h U_n + b_hn, z, r) or (z, r)
         self.n = np.empty((T, B, H), dtype=dtype)  # candidates n_t
-        self.d = np.empty((T, B, H), dtype=dtype)  # h_{t-1} - n_t
         self.rh = None if reset_after else np.empty((T, B, H), dtype=dtype)  # r_t * h_{t-1}
         self.h = np.empty((T + 1, B, H), dtype=dtype)  # h_0 .. h_T
 
@@ -486,14 +485,14 @@ def _forward_cached(
     r_l = list(cache.gates[:, ng - 1])
     pa_l = list(proj[:ng].transpose(1, 0, 2, 3))  # (b_hn, x W_z', x W_r') or (x W_z', x W_r')
     px_l = list(proj[ng])  # x W_n + b_n (+ b_hn)
-    n_l, d_l, h_l = list(cache.n), list(cache.d), list(cache.h)
-    tmp = np.empty((B, H), dtype=dtype)
+    n_l, h_l = list(cache.n), list(cache.h)
+    d = np.empty((B, H), dtype=dtype)
     half = np.array(0.5, dtype=dtype)  # 0-d: no scalar conversion per call
     add, mul, sub, tanh, matmul, dot = np.add, np.multiply, np.subtract, np.tanh, np.matmul, np.dot
     if reset_after:
         gn_l = list(cache.gates[:, 0])
         for t in range(T):
-            g, zr, z, r, n, d, h = g_l[t], zr_l[t], z_l[t], r_l[t], n_l[t], d_l[t], h_l[t]
+            g, zr, z, r, n, h = g_l[t], zr_l[t], z_l[t], r_l[t], n_l[t], h_l[t]
             matmul(h, U1, g)  # (h U_n, h U_z/2, h U_r/2)
             add(g, pa_l[t], g)  # + (b_hn, x W_z/2 + b_z/2, x W_r/2 + b_r/2)
             tanh(zr, zr)
@@ -502,13 +501,13 @@ def _forward_cached(
             mul(r, gn_l[t], n)  # r * (h U_n + b_hn)
             add(n, px_l[t], n)  # + x W_n + b_n
             tanh(n, n)
-            sub(h, n, d)  # kept: h_{t-1} - n_t
-            mul(d, z, tmp)
-            add(n, tmp, h_l[t + 1])  # h_t = n + z * (h - n)
+            sub(h, n, d)
+            mul(d, z, d)
+            add(n, d, h_l[t + 1])  # h_t = n + z * (h - n)
     else:
         rh_l = list(cache.rh)
         for t in range(T):
-            g, zr, z, r, n, d, h, rh = g_l[t], zr_l[t], z_l[t], r_l[t], n_l[t], d_l[t], h_l[t], rh_l[t]
+            g, zr, z, r, n, h, rh = g_l[t], zr_l[t], z_l[t], r_l[t], n_l[t], h_l[t], rh_l[t]
             matmul(h, U1, g)  # (h U_z/2, h U_r/2)
             add(g, pa_l[t], g)  # + (x W_z/2 + b_z/2, x W_r/2 + b_r/2)
             tanh(zr, zr)
@@ -518,9 +517,9 @@ def _forward_cached(
             dot(rh, U2, n)  # (r * h) U_n
             add(n, px_l[t], n)  # + x W_n + b_n + b_hn
             tanh(n, n)
-            sub(h, n, d)  # kept: h_{t-1} - n_t
-            mul(d, z, tmp)
-            add(n, tmp, h_l[t + 1])  # h_t = n + z * (h - n)
+            sub(h, n, d)
+            mul(d, z, d)
+            add(n, d, h_l[t + 1])  # h_t = n + z * (h - n)
     cache._params = params
     cache._filled = True
 
@@ -543,17 +542,17 @@ def _factors(cache: GRUCache, t0: int, t1: int, reset_after: bool) -> None:
     ng = 3 if reset_after else 2
     G = cache.gates[t0:t1]
     Z, R = G[:, ng - 2], G[:, ng - 1]
-    N, Dd = cache.n[t0:t1], cache.d[t0:t1]
+    N = cache.n[t0:t1]
     F = cache.proj[:, t0:t1]
     Fn, Fz, Fr = F[0], F[1], F[2]
     sub, mul = np.subtract, np.multiply
     one = np.array(1, dtype=F.dtype)
-    sub(one, Z, Fz)  # 1 - z
+    sub(one, Z, Fn)  # 1 - z
     mul(N, N, Fr)
     sub(one, Fr, Fr)  # 1 - n^2
-    mul(Fz, Fr, Fn)  # n: (1 - z)(1 - n^2)
-    mul(Fz, Z, Fz)
-    mul(Fz, Dd, Fz)  # z: (h_{t-1} - n) z (1 - z)
+    mul(Fn, Fr, Fn)  # n: (1 - z)(1 - n^2)
+    sub(cache.h[t0:t1], cache.h[t0 + 1:t1 + 1], Fz)  # h_{t-1} - h_t = (h_{t-1} - n)(1 - z)
+    mul(Fz, Z, Fz)  # z: (h_{t-1} - n) z (1 - z)
     sub(one, R, Fr)  # 1 - r
     if reset_after:
         Fg = F[3]
@@ -716,7 +715,9 @@ def _check_cache(cache: Any, x: np.ndarray, h0: np.ndarray, params: GRUParams,
             "these params and this cache first, or pass cache=None."
         )
     for name, got, kept in (("x", x.transpose(1, 0, 2), cache.x[:, :, :D]), ("h0", h0, cache.h[0])):
-        if not np.array_equal(np.asarray(got, dtype=dtype), kept, equal_nan=True):
+        got = np.asarray(got, dtype=dtype)
+        # One pass when equal; NaNs (never equal to themselves) take the slow path.
+        if not np.array_equal(got, kept) and not np.array_equal(got, kept, equal_nan=True):
             raise ValueError(
                 f"{name}: differs from the {name} of the forward that filled the cache (changed "
                 f"in place, or another array). Run gru_forward again with cache=cache, or pass "

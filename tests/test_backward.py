@@ -403,3 +403,13 @@ def test_stale_cache_raises():
     level3.gru_forward(x.astype(np.float32), h0.astype(np.float32), p32, True, cache=cache)
     with pytest.raises(ValueError, match=r"in float32.*in float64, reset_after=True \(a float64 dhs or dh_T"):
         level3.gru_backward(x.astype(np.float32), h0.astype(np.float32), p32, dhs, dh_T, True, cache=cache)
+
+
+def test_cache_accepts_nan_inputs():
+    """A NaN in x is the same NaN in the cache: the backward runs (and its gradients are NaN)."""
+    x, h0, p, dhs, dh_T = random_case(17)
+    x[0, 1, 2] = np.nan
+    cache = level3.GRUCache()
+    level3.gru_forward(x, h0, p, True, cache=cache)
+    dx, _, _ = level3.gru_backward(x, h0, p, dhs, dh_T, True, cache=cache)
+    assert np.isnan(dx[0]).any() and not np.isnan(dx[1]).any()
