@@ -1,13 +1,20 @@
 """gru_props: prove a GRU implementation right, or show exactly where it is wrong.
 
-Reference GRUs in three tiers (``gru_props.level1``, ``level2``, ``level3``;
-the top-level ``gru_step`` and ``gru_forward`` are Level 3's), the parameter
-container ``GRUParams`` with converters for PyTorch, Keras and ONNX, and
-``check_implementation``, which vets a user's GRU with Hypothesis
-(strategies for your own tests are in ``gru_props.strategies``).
+* Reference GRUs in three tiers (``gru_props.level1``, ``level2``, ``level3``;
+  the top-level ``gru_step``, ``gru_forward`` and ``gru_backward`` are Level
+  3's), the parameter container ``GRUParams`` with converters for PyTorch,
+  Keras and ONNX;
+* ``check_implementation`` (a forward GRU) and ``check_gradients`` (its
+  backward pass), which vet a user's code with Hypothesis, shrink a failure
+  and name the bug; ``gru_props.adapters`` wraps the layouts learners write
+  in; strategies for your own tests are in ``gru_props.strategies``;
+* an LSTM (``gru_props.lstm``), parameter counts (``count_parameters``) and a
+  GRU-vs-LSTM training study (``gru_props.study``, extra ``study``).
 """
 
 from gru_props._case import GRUCase
+from gru_props._counting import count_parameters, equal_budget_hidden
+from gru_props._grad_case import GradCase
 from gru_props._params import GRUParams
 from gru_props.check import (
     CheckReport,
@@ -16,17 +23,24 @@ from gru_props.check import (
     check_implementation,
     implementation_tests,
 )
-from gru_props.level3 import gru_forward, gru_step
+from gru_props.gradients import check_gradients
+from gru_props.level3 import GRUCache, gru_backward, gru_forward, gru_step
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CheckReport",
+    "GRUCache",
     "GRUCase",
     "GRUParams",
+    "GradCase",
     "ImplementationError",
     "PropertyResult",
+    "check_gradients",
     "check_implementation",
+    "count_parameters",
+    "equal_budget_hidden",
+    "gru_backward",
     "gru_forward",
     "gru_step",
     "implementation_tests",

@@ -237,7 +237,10 @@ class Caller:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> CallResult:
         """Call ``fn(*args)`` in the worker; raises ``Hang`` or ``BudgetExhausted``."""
-        limit = self.timeout
+        return self.call_limited(self.timeout, fn, *args)
+
+    def call_limited(self, limit: Optional[float], fn: Callable[..., Any], *args: Any) -> CallResult:
+        """``call`` with its own time limit (e.g. for a job made of many calls of the user's function)."""
         remaining = self.remaining()
         if remaining is not None:
             if remaining <= 0:

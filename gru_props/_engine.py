@@ -22,6 +22,7 @@ flaky answer that makes Hypothesis raise ``Flaky`` all become findings.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import re
@@ -30,7 +31,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from hypothesis import find, settings
+from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
@@ -299,8 +300,14 @@ class Engine:
             return True
 
         share = max(1, round(self.base.max_examples * prop.examples_share))
+        chosen = settings(self.base, max_examples=share)
+        if self.recorded:
+            # Hypothesis' shrinker gives the first failure its minimal case; later ones
+            # (usually the same bug seen by another property) get the cheaper, bounded
+            # passes of _shrink only: a hard-to-find failure can take Hypothesis minutes.
+            chosen = settings(chosen, phases=[p for p in chosen.phases if p != Phase.shrink])
         try:
-            minimal = find(prop.strategy, fails, settings=settings(self.base, max_examples=share),
+            minimal = find(_guarded(prop.strategy), fails, settings=chosen,
                            database_key=self.database_key(prop.name))
         except NoSuchExample:
             return None
@@ -403,6 +410,27 @@ class Engine:
         shown = [f for f in self.recorded.values() if not f.extra.get("hidden")]
         failures = sorted(shown, key=lambda f: (_rank(f), order.get(f.property, 99)))
         return Outcome(results, failures, list(self.warnings.values()), complete, stop_reason)
+
+
+@functools.lru_cache(maxsize=None)
+def _guarded(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``strategy``, with anything but Hypothesis' own control flow raised while drawing carried out.
+
+    An outer timer's or pytest-timeout's exception can fire while Hypothesis
+    draws a case; inside the test Hypothesis would take it for a failure (and
+    then for a flaky one). Wrapped in ``Interrupted`` it leaves the search.
+    """
+
+    @st.composite
+    def draw_guarded(draw: Any) -> Any:
+        try:
+            return draw(strategy)
+        except BaseException as exc:
+            if isinstance(exc, Interrupted) or type(exc).__module__.split(".")[0] == "hypothesis":
+                raise
+            raise Interrupted(exc) from exc
+
+    return draw_guarded()
 
 
 def _rank(failure: Failure) -> int:

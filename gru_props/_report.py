@@ -229,6 +229,8 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
         lines += ["", failure.mismatch.format(contract.axes(failure.mismatch.name))]
     for other in failure.others:
         lines.append(f"  also wrong: {other}")
+    if failure.extra.get("right"):
+        lines.append(f"  right: {', '.join(failure.extra['right'])}")
     if failure.distances and len(failure.distances) > 1:
         dist = ", ".join(f"{c.short()}: {d:.3g}" for c, d in failure.distances.items())
         lines += ["", f"It differs from every convention the function might follow (worst "

@@ -9,6 +9,8 @@ it raises ``AssertionError``; run with a correct function it passes.
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from typing import Any, List, Optional, Tuple
 
@@ -36,26 +38,56 @@ def _apply(adapter: str, inner: str) -> str:
     return f"{adapter}({inner})"
 
 
+def _partial_args(p: functools.partial) -> Optional[str]:
+    """``functools.partial``'s arguments as source, when they are plain literals."""
+    parts = [repr(a) for a in p.args] + [f"{k}={v!r}" for k, v in p.keywords.items()]
+    for part in parts:
+        try:
+            ast.literal_eval(part.split("=", 1)[1] if "=" in part and part.split("=", 1)[0].isidentifier()
+                             else part)
+        except (ValueError, SyntaxError):
+            return None
+    return ", ".join(parts)
+
+
+def _plain_name(fn: Any) -> str:
+    if isinstance(fn, functools.partial):
+        args = _partial_args(fn)
+        return f"partial({_plain_name(fn.func)}{', ' + args if args else ', ...'})"
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
 def display_name(fn: Any) -> str:
     """``torch_layout(my_gru)`` for an adapted function, ``my_gru`` otherwise."""
     base, adapters = unwrap(fn)
-    name = getattr(base, "__qualname__", None) or getattr(base, "__name__", None) or type(base).__name__
+    name = _plain_name(base)
     for adapter in reversed(adapters):
         name = _apply(adapter, name)
     return name
 
 
+def _importable(fn: Any) -> Optional[Tuple[str, str]]:
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__name__", "")
+    qualname = getattr(fn, "__qualname__", name)
+    if module and module != "__main__" and name.isidentifier() and qualname == name:
+        return module, name
+    return None
+
+
 def import_lines(fn: Any) -> List[str]:
     """Lines that bind ``fn`` the way the check called it."""
     base, adapters = unwrap(fn)
-    module = getattr(base, "__module__", None)
-    name = getattr(base, "__name__", "")
-    qualname = getattr(base, "__qualname__", name)
-    if module and module != "__main__" and name.isidentifier() and qualname == name:
-        lines = [f"from {module} import {name}"]
-        expr = name
+    where = _importable(base)
+    if isinstance(base, functools.partial) and _importable(base.func) and _partial_args(base) is not None:
+        module, name = _importable(base.func)  # type: ignore[misc]
+        lines = ["import functools", f"from {module} import {name}"]
+        expr = f"functools.partial({name}, {_partial_args(base)})"
+    elif where is not None:
+        lines = [f"from {where[0]} import {where[1]}"]
+        expr = where[1]
     else:
-        lines = [f"user_fn = ...  # your function ({qualname or repr(base)}): import or define it here"]
+        lines = [f"user_fn = ...  # your function ({_plain_name(base)}): import or define it here"]
         expr = "user_fn"
     if adapters:
         names = sorted({re.match(r"\w+", a).group(0) for a in adapters})  # type: ignore[union-attr]

@@ -119,28 +119,32 @@ def case_text(case: GRUCase) -> str:
 
 
 # ------------------------------------------------------------- arguments
-def _requirements(fn: Any, reset_after: Optional[bool], interpolation: Optional[str],
-                  bias: bool) -> Tuple[Optional[bool], Optional[str], bool]:
-    """What an adapter's layout implies (``__gru_props_requires__``), merged with the arguments."""
+def _requirements(fn: Any, args: Dict[str, Any]) -> Dict[str, Any]:
+    """What an adapter's layout implies (``__gru_props_requires__``), merged into the checked arguments.
+
+    A requirement fills an argument left at "detect" (reset_after=None,
+    interpolation=None) and sets ``step`` and ``bias``; an argument passed
+    with another value is a contradiction, reported as a ValueError.
+    """
     required = dict(getattr(fn, "__gru_props_requires__", {}) or {})
-    given = {"reset_after": reset_after, "interpolation": interpolation}
+    adapter = getattr(fn, "__gru_props_adapter__", "the adapter")
+    merged = dict(args)
     for key, value in required.items():
-        if key not in given and key != "bias":
+        if key not in ("reset_after", "interpolation", "step", "bias"):
             continue
-        current = bias if key == "bias" else given[key]
-        if key == "bias":
-            if value is False and bias:
-                bias = False
-            continue
-        if current is None:
-            given[key] = value
+        current = merged[key]
+        if key in ("reset_after", "interpolation") and current is None:
+            merged[key] = value
+        elif key == "bias" and value is False:
+            merged[key] = False
+        elif key == "step" and value is True:
+            merged[key] = True
         elif current != value:
-            adapter = getattr(fn, "__gru_props_adapter__", "the adapter")
             raise ValueError(
                 f"{key}: {adapter} implies {key}={value!r}, but {key}={current!r} was passed; "
                 f"drop the argument or change the adapter."
             )
-    return given["reset_after"], given["interpolation"], bias
+    return merged
 
 
 def validate(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any,
@@ -317,10 +321,9 @@ def _check(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, 
            max_examples: Any, timeout: Any, max_seconds: Any, rtol: Any, atol: Any, properties: Any,
            hints: Any, sizes: Any) -> CheckReport:
     __tracebackhide__ = True
-    args = validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds, rtol, atol,
-                    hints, "fn")
-    reset_after, interpolation, bias = _requirements(fn, args["reset_after"], args["interpolation"],
-                                                     args["bias"])
+    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds,
+                                      rtol, atol, hints, "fn"))
+    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
     profile_name, base = choose_profile(profile)
     if max_examples is not None:
         base = settings(base, max_examples=check_int("max_examples", max_examples, 1))
@@ -412,9 +415,9 @@ def implementation_tests(
     HypoFuzz can fuzz them, and your settings profile and database apply.
     Each test's database key includes ``fn``, so failures replay per function.
     """
-    args = validate(fn, step, reset_after, interpolation, bias, False, timeout, None, None, None, hints, "fn")
-    reset_after, interpolation, bias = _requirements(fn, args["reset_after"], args["interpolation"],
-                                                     args["bias"])
+    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, False, timeout, None, None, None,
+                                      hints, "fn"))
+    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
     name = display_name(fn)
     caller = Caller(args["timeout"])
     subject = Subject(fn, args["step"], caller, name)

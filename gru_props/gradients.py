@@ -1,0 +1,460 @@
+"""``check_gradients``: vet a hand-written GRU backward pass (BPTT), shrink, and name the bug.
+
+::
+
+    from gru_props import check_gradients
+    from my_gru import gru_backward          # (x, h0, params, dhs, dh_T) -> (dx, dh0, grads)
+
+    def test_my_backward():
+        check_gradients(gru_backward)
+
+The oracle is an exact float64 gradient (Level 1's BPTT, in the convention
+the function follows), not finite differences: in float64 a correct
+backward agrees with it to ~1e-15 and every known bug is off by 0.5 to 2
+relative, so the verdict is never close; a float32 answer is held to the
+float64 gradient with float32's tolerance. A failure names the parameter,
+its worst element and what that element is (which gate, which unit),
+expected vs got, the absolute and relative error, then every other wrong
+gradient on one line each; and the bug, when one of our deliberately broken
+backward passes reproduces the learner's gradients.
+
+For a GRU variant with no reference, ``check_gradients(backward_fn,
+forward_fn=my_forward)`` compares with central finite differences of the
+user's own forward in float64: a self-consistency check.
+
+This is the second contract of the engine that runs ``check_implementation``
+(search, shrink, diagnose, report are shared; see ``gru_props._engine``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from hypothesis import settings
+
+from gru_props import _grad_bugs
+from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
+from gru_props._compare import compare
+from gru_props._conventions import Convention, candidates as convention_candidates
+from gru_props._diagnosis import Bug
+from gru_props._engine import Context, Engine, Failure, Progress, Property, digest
+from gru_props._grad_case import GradCase
+from gru_props._grad_properties import grad_tolerance, properties as gradient_properties, reference_gradients, run
+from gru_props._grad_subject import GradSubject
+from gru_props._params import GRUParams
+from gru_props._profiles import SIZES, check_int, check_property_names, check_sizes, choose_profile
+from gru_props._report import CheckReport, ImplementationError, PropertyResult, array_text, render_failure
+from gru_props._snippet import array_code, display_name, import_lines, params_code
+from gru_props.check import _final_primary, _fits, _notes, _requirements, validate
+
+__all__ = ["check_gradients"]
+
+_BEHAVIOUR_BUGS = {
+    "input_mutated": Bug(
+        "input_mutated",
+        "the backward pass writes into an argument (x, h0, params, dhs or dh_T).",
+        ("Which of your operations work in place (+=, out=, slice assignment)?",
+         "The caller's arrays must be unchanged after the call: dh = dh_T aliases dh_T, and dh += ... then "
+         "changes it.",
+         "Start from copies (dh = dh_T.copy()) and accumulate into new arrays (dW = np.zeros_like(W))."),
+    ),
+    "nondeterministic": Bug(
+        "nondeterministic",
+        "two calls with the same inputs give different gradients: state is kept between calls "
+        "(an accumulator that is never reset, a cache), or randomness is used.",
+        ("Does your backward remember anything between calls?",
+         "Gradients are a pure function of (x, h0, params, dhs, dh_T).",
+         "Zero your gradient accumulators at the start of every call; do not keep them on a module or "
+         "an object that outlives the call."),
+    ),
+}
+
+
+# --------------------------------------------------------------- contract
+class GradientContract:
+    """What is specific to checking a backward pass (the engine does the rest)."""
+
+    kind = "gradients"
+    unknown_bug_advice = ("compare your backward with gru_props.level1.gru_backward, written to be read "
+                          "next to the chain rule, gate by gate.")
+
+    def __init__(self, props: Sequence[Property], step: bool, self_consistency: bool) -> None:
+        self.props = {p.name: p for p in props}
+        self.step = step
+        self.self_consistency = self_consistency
+
+    def property_by_name(self, name: str) -> Optional[Property]:
+        return self.props.get(name)
+
+    def bug(self, name: str) -> Any:
+        return _grad_bugs.GRAD_BUGS.get(name) or _BEHAVIOUR_BUGS[name]
+
+    def axes(self, name: str) -> str:
+        return {"dx": "btd", "dx_t": "btd", "dh0": "bh", "dh_prev": "bh"}.get(name, "")
+
+    def case_text(self, case: GradCase) -> str:
+        return case_text(case)
+
+    def diagnose(self, ctx: Context, failure: Failure) -> None:
+        if failure.diagnosis is not None or failure.kind != "value" or self.self_consistency:
+            return
+        if failure.got is not None and not np.all(np.isfinite(np.asarray(failure.got, dtype=np.float64))):
+            failure.summary = ("the gradients contain NaN or inf for finite inputs: a derivative computed "
+                               "through exp(a) overflows (e.g. exp(-a) / (1 + exp(-a))**2 at a = -1e3), or "
+                               "0/0 somewhere.")
+            failure.hints = ("Which derivative can overflow at large pre-activations?",
+                             "sigmoid'(a) = s * (1 - s) and tanh'(a) = 1 - n**2, both from the forward's "
+                             "outputs s and n, never from exp(a).",
+                             "Reuse the forward's gate values: ds = s * (1 - s), dn = 1 - n * n.")
+            return
+        if _behaviour(ctx, failure):
+            return
+        failure.diagnosis, conv = _diagnose(ctx, failure)
+        if conv is not None:
+            failure.convention = conv
+
+    def hang_failure(self, ctx: Context, prop: Optional[Property], hang: Hang) -> Failure:
+        left = ("" if hang.stopped else
+                " The call could not be interrupted and is still running in a background thread.")
+        during = f"checking '{prop.name}'" if prop is not None else "detecting its convention"
+        return Failure(
+            "output_contract",
+            f"did not return within {hang.seconds:g} s (timeout) while {during}; the case below was not "
+            f"shrunk, since every shrink attempt would cost the full time limit.{left}",
+            hang.case, kind="contract", shrunk=False, diagnosed=True,
+        )
+
+
+def case_text(case: GradCase) -> str:
+    names = ("x_t", "h_prev", "dh_t") if case.step else ("x", "h0", "dhs")
+    lines = [f"  B={case.B}, T={case.T}, D={case.D}, H={case.H}, dtype={case.dtype}"
+             + ("  (one step)" if case.step else "")]
+    lines.append(f"  {names[0]:6} = {array_text(case.x_t if case.step else case.x)}")
+    lines.append(f"  {names[1]:6} = {array_text(case.h0)}")
+    zero = []
+    for name, arr in case.params.arrays().items():
+        if np.any(arr != 0):
+            lines.append(f"  params.{name:4} = {array_text(arr)}")
+        else:
+            zero.append(name)
+    if zero:
+        lines.append(f"  params: {', '.join(zero)} {'is' if len(zero) == 1 else 'are all'} zero")
+    lines.append(f"  {names[2]:6} = {array_text(case.dh_t if case.step else case.dhs)}   (dL/d"
+                 + ("h_t)" if case.step else "hs)"))
+    if not case.step:
+        lines.append(f"  dh_T   = {array_text(case.dh_T)}   (dL/dh_T, on top of dhs[:, -1])")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------- detect, diagnose
+def _seeded(seeds: Tuple[int, ...], B: int, T: int, D: int, H: int, bias: bool, step: bool,
+            scale: float = 1.0) -> List[GradCase]:
+    cases = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        p = GRUParams.random(D, H, seed=rng, scale=scale)
+        if not bias:
+            zero = np.zeros(H)
+            p = p.replace(b_z=zero, b_r=zero, b_n=zero, b_hn=zero)
+        x = rng.standard_normal((B, 1 if step else T, D))
+        h0 = rng.uniform(-1, 1, (B, H))
+        dhs = rng.standard_normal((B, 1 if step else T, H))
+        dh_T = np.zeros((B, H)) if step else rng.standard_normal((B, H))
+        cases.append(GradCase(x, h0, p, dhs, dh_T, step))
+    return cases
+
+
+def detection_cases(bias: bool, step: bool) -> List[GradCase]:
+    return _seeded((31, 32), 2, 3, 3, 4, bias, step, 1.5) + _seeded((33,), 3, 5, 2, 5, bias, step)
+
+
+def confirmation_cases(bias: bool, step: bool) -> List[GradCase]:
+    return detection_cases(bias, step) + _seeded((34,), 2, 4, 4, 3, bias, step, 0.5)
+
+
+def _observation(case: GradCase, arrays: Dict[str, np.ndarray], conv: Convention) -> Tuple[Any, ...]:
+    """What diagnose_gradients reads, relabelled to the standard interpolation for a Chung candidate."""
+    grads = {k: arrays[k] for k in GRUParams.__dataclass_fields__}
+    params = conv.standard_params(case.params.astype(np.float64))
+    if conv.chung:
+        grads = {k: (-v if k in ("W_z", "U_z", "b_z") else v) for k, v in grads.items()}
+    return (case.x, case.h0, params, case.dhs, case.dh_T, arrays["dx"], arrays["dh0"], grads)
+
+
+def detect(ctx: Context) -> None:
+    """Set ``ctx.primary``: the candidate whose reference (or known broken backward) is closest."""
+    bias, step = ctx.bias, ctx.subject.step
+    best: Dict[Tuple[Convention, str], float] = {}
+    seen = 0
+    for case in detection_cases(bias, step):
+        out = run(ctx, case)
+        if out.arrays is None:
+            continue
+        seen += 1
+        for conv in ctx.candidates:
+            expected = {"reference": reference_gradients(case, conv)}
+            p_std = conv.standard_params(case.params.astype(np.float64))
+            for name, bug in _grad_bugs.GRAD_BUGS.items():
+                if name == "reset_convention_mixed" or not bug.applies(conv.reset_after):
+                    continue
+                with np.errstate(all="ignore"):
+                    dx, dh0, g = bug.backward(case.x, case.h0, p_std, case.dhs, case.dh_T, conv.reset_after)
+                arrays = {"dx": dx, "dh0": dh0, **g.arrays()}
+                if conv.chung:
+                    arrays = {k: (-v if k in ("W_z", "U_z", "b_z") else v) for k, v in arrays.items()}
+                expected[name] = arrays
+            for name, arrays in expected.items():
+                with np.errstate(all="ignore"):
+                    err = max(float(np.max(np.abs(out.arrays[k].astype(np.float64) - v), initial=0.0))
+                              for k, v in arrays.items())
+                err = err if np.isfinite(err) else np.inf
+                best[(conv, name)] = max(best.get((conv, name), 0.0), err)
+    if not seen:
+        return
+    order = {c: i for i, c in enumerate(ctx.candidates)}
+    (conv, _), _ = min(best.items(), key=lambda kv: (kv[1], kv[0][1] != "reference", order[kv[0][0]]))
+    ctx.primary = conv
+
+
+def _behaviour(ctx: Context, failure: Failure) -> bool:
+    from gru_props._grad_properties import _deterministic, _inputs_unchanged
+
+    behaviour = _deterministic(ctx, failure.case) or _inputs_unchanged(ctx, failure.case)
+    if behaviour is not None and behaviour.diagnosis is not None:
+        failure.diagnosis = behaviour.diagnosis
+        return True
+    return False
+
+
+def _diagnose(ctx: Context, failure: Failure) -> Tuple[Optional[str], Optional[Convention]]:
+    cases = [failure.case] + confirmation_cases(ctx.bias, ctx.subject.step)
+    outs = []
+    for case in cases:
+        out = run(ctx, case)
+        if out.arrays is None:
+            if not outs:
+                return None, None
+            continue
+        outs.append((case, out))
+    rtol, atol = grad_tolerance(ctx, *((outs[0][0].dtype,) + tuple(outs[0][1].dtypes)))
+    rtol, atol = max(rtol, 1e-5), max(atol, 1e-6)
+
+    def matches(got: np.ndarray, expected: np.ndarray) -> bool:
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        return compare("g", got, expected, rtol, atol * scale) is None
+
+    for conv in ctx.conventions():
+        observations = [_observation(c, o.arrays, conv) for c, o in outs]
+        # The broken backward must differ from every candidate's reference on the counterexample.
+        name = _grad_bugs.diagnose_gradients(observations, conv.reset_after, matches)
+        if name is None:
+            continue
+        first = failure.case
+        mutant = _grad_bugs.GRAD_BUGS[name].backward(*observations[0][:5], conv.reset_after)
+        arrays = {"dx": mutant[0], "dh0": mutant[1], **mutant[2].arrays()}
+        if conv.chung:
+            arrays = {k: (-v if k in ("W_z", "U_z", "b_z") else v) for k, v in arrays.items()}
+        if any(all(matches(arrays[k], v) for k, v in reference_gradients(first, c).items())
+               for c in ctx.candidates):
+            continue
+        return name, conv
+    return None, None
+
+
+# ---------------------------------------------------------------- snippet
+def gradient_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Optional[str]:
+    case = failure.case
+    if case is None or failure.property in ("deterministic", "dtype_preserved", "accepts_none"):
+        return None
+    conv = failure.convention or ctx.primary
+    dt = f"np.{case.params.dtype}"
+    lines = ["import numpy as np", "from gru_props import GRUParams, level1"] + import_lines(fn)
+    lines += ["", f"x = {array_code(case.x, dt)}", f"h0 = {array_code(case.h0, dt)}",
+              f"params = {params_code(case.params, dt)}", f"dhs = {array_code(case.dhs, dt)}",
+              f"dh_T = {array_code(case.dh_T, dt)}", ""]
+    if step:
+        lines += ["dx_t, dh_prev, grads = fn(x[:, 0].copy(), h0.copy(), params, dhs[:, 0].copy())",
+                  "got = {'dx': np.asarray(dx_t)[:, None], 'dh0': dh_prev}"]
+    else:
+        lines += ["dx, dh0, grads = fn(x.copy(), h0.copy(), params, dhs.copy(), dh_T.copy())",
+                  "got = {'dx': dx, 'dh0': dh0}"]
+    lines += ["grads = grads.arrays() if hasattr(grads, 'arrays') else grads",
+              "got.update({k: grads[k] for k in params.arrays()})"]
+    if ctx.extra.get("forward_fn") is not None:
+        lines += ["# the oracle: central finite differences of your own forward, in float64",
+                  "from gru_props._grad_properties import finite_differences",
+                  "from gru_props._grad_case import GradCase",
+                  "forward_fn = ...  # your forward function, as passed to check_gradients",
+                  f"expected = finite_differences(forward_fn, {step}, GradCase(x, h0, params, dhs, dh_T, {step}))"]
+        rtol, atol = 1e-5, 1e-7
+    else:
+        lines += ["p64 = params.astype(np.float64)"]
+        if conv.chung:
+            lines.append("p64 = p64.replace(W_z=-p64.W_z, U_z=-p64.U_z, b_z=-p64.b_z)  "
+                         "# Chung's form is the standard GRU with z negated")
+        lines += [f"dx64, dh064, g64 = level1.gru_backward(x.astype(np.float64), h0.astype(np.float64), p64, "
+                  f"dhs.astype(np.float64), dh_T.astype(np.float64), reset_after={conv.reset_after})",
+                  "expected = {'dx': dx64, 'dh0': dh064, **g64.arrays()}"]
+        if conv.chung:
+            lines.append("for k in ('W_z', 'U_z', 'b_z'):  # back to Chung's z\n    expected[k] = -expected[k]")
+        mm = failure.mismatch
+        rtol, atol = (mm.rtol, mm.atol) if mm is not None else grad_tolerance(ctx, case.dtype)
+    name = {"dx_t": "dx", "dh_prev": "dh0"}.get(failure.parameter or "", failure.parameter)
+    if name is None:
+        return "\n".join(lines)
+    low = failure.extra.get("low_precision", False)
+    if low:
+        lines += ["# float32 is involved: the check also allows 4x the drift of our own float32 backward passes",
+                  "slack_note = 'see gru_props._grad_properties.gradient_slack'"]
+    scale = "max(1.0, float(np.max(np.abs(expected[name]))))"
+    lines += [f"name = {name!r}",
+              f"bad = ~(np.abs(np.asarray(got[name], dtype=np.float64) - expected[name]) <= "
+              f"{atol!r} * {scale} + {rtol!r} * np.abs(expected[name]))",
+              "assert not bad.any(), f\"{name}: {bad.sum()} element(s) wrong, the first at "
+              "{tuple(np.argwhere(bad)[0])}\""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- check
+def check_gradients(
+    backward_fn: Callable[..., Any],
+    *,
+    step: bool = False,
+    reset_after: Optional[bool] = None,
+    interpolation: Optional[str] = "standard",
+    bias: bool = True,
+    strict: bool = False,
+    profile: Optional[str] = None,
+    max_examples: Optional[int] = None,
+    timeout: Optional[float] = 5.0,
+    max_seconds: Optional[float] = None,
+    rtol: Optional[float] = None,
+    atol: Optional[float] = None,
+    properties: Optional[Sequence[str]] = None,
+    hints: int = 1,
+    forward_fn: Optional[Callable[..., Any]] = None,
+    sizes: Any = None,
+) -> CheckReport:
+    """Check a GRU backward pass against exact float64 gradients; raise listing every failure.
+
+    Args:
+        backward_fn: ``backward_fn(x, h0, params, dhs, dh_T)`` with x (B, T, D),
+            h0 (B, H), a ``GRUParams``, dhs = dL/dhs (B, T, H) and dh_T = dL/dh_T
+            (B, H) (the loss is ``sum(hs * dhs) + sum(h_T * dh_T)``), returning
+            ``(dx, dh0, grads)``: dx (B, T, D), dh0 (B, H) and ``grads`` a
+            ``GRUParams`` or a mapping with its field names (W_* (D, H), U_*
+            (H, H), b_* (H,)). With ``step=True``: ``backward_fn(x_t, h_prev,
+            params, dh_t)`` with x_t (B, D), h_prev and dh_t (B, H), returning
+            ``(dx_t, dh_prev, grads)`` for one step. Adapters in
+            ``gru_props.adapters`` wrap other layouts, backward passes included.
+        step, reset_after, interpolation, bias, strict, profile, max_examples,
+        timeout, max_seconds, rtol, atol, properties, hints, sizes: as for
+            ``check_implementation``. The default tolerances are float64
+            rtol 1e-7, atol 1e-9; float32 rtol 1e-4, atol 1e-5 (plus float32's
+            own rounding slack); atol scales with each gradient's magnitude.
+        forward_fn: your own forward (``fn(x, h0, params)`` returning hs or
+            (hs, h_T); a step function with ``step=True``): the gradients are
+            then compared with central finite differences of it in float64 (a
+            self-consistency check for GRU variants with no reference; the
+            report says so). It must keep float64 inputs in float64.
+
+    Returns:
+        A ``CheckReport`` (``kind == "gradients"``).
+
+    Raises:
+        ImplementationError: a property failed; ``.parameter`` names the wrong
+            gradient ("U_n", "dx", "dh0"; step form "dx_t", "dh_prev") and
+            ``.index`` its worst element; ``.failures`` lists every failure.
+        TypeError, ValueError: bad arguments to ``check_gradients`` itself.
+    """
+    __tracebackhide__ = True
+    try:
+        return _check(backward_fn, step, reset_after, interpolation, bias, strict, profile, max_examples,
+                      timeout, max_seconds, rtol, atol, properties, hints, forward_fn, sizes)
+    except Interrupted as outer:
+        raise outer.original from None
+
+
+def _check(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any, profile: Any,
+           max_examples: Any, timeout: Any, max_seconds: Any, rtol: Any, atol: Any, properties: Any,
+           hints: Any, forward_fn: Any, sizes: Any) -> CheckReport:
+    __tracebackhide__ = True
+    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds,
+                                      rtol, atol, hints, "backward_fn"))
+    if forward_fn is not None and not callable(forward_fn):
+        raise TypeError(f"forward_fn: expected your forward function (a callable) or None, got {forward_fn!r}.")
+    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
+    profile_name, base = choose_profile(profile)
+    self_consistency = forward_fn is not None
+    if max_examples is not None:
+        base = settings(base, max_examples=check_int("max_examples", max_examples, 1))
+    elif self_consistency:
+        base = settings(base, max_examples=max(5, base.max_examples // 4))  # two forward calls per scalar
+    size_limits = check_sizes(sizes, SIZES[profile_name])
+    props = gradient_properties(args["step"], bias, size_limits, self_consistency)
+    names = check_property_names(properties, [p.name for p in props])
+    selected = props if names is None else tuple(p for p in props if p.name in names)
+    contract = GradientContract(props, args["step"], self_consistency)
+
+    start = time.perf_counter()
+    deadline = None if args["max_seconds"] is None else time.monotonic() + args["max_seconds"]
+    name = display_name(fn)
+    with Caller(args["timeout"], deadline) as caller:
+        subject = GradSubject(fn, args["step"], caller, name)
+        cands = (Convention(False),) if self_consistency else convention_candidates(reset_after, interpolation)
+        ctx = Context(subject, cands, cands[0], rtol=args["rtol"], atol=args["atol"], strict=args["strict"],
+                      bias=bias, sizes=size_limits, detected=len(cands) > 1)
+        if self_consistency:
+            ctx.extra["forward_fn"] = forward_fn
+        engine = Engine(
+            contract, ctx, caller, base,
+            lambda prop: digest(fn, "gradients", prop, args["step"], reset_after, interpolation, bias,
+                                self_consistency),
+            Progress(name, len(selected)),
+        )
+        early: Optional[Failure] = None
+        stop_reason = None
+        if len(cands) > 1:
+            try:
+                detect(ctx)
+            except Hang as hang:
+                hang.case = detection_cases(bias, args["step"])[0]
+                early = contract.hang_failure(ctx, None, hang)
+            except BudgetExhausted:
+                stop_reason = "the time budget (max_seconds) ran out"
+        if early is None and stop_reason is None:
+            outcome = engine.run(selected)
+            results, failures, warned = outcome.results, outcome.failures, outcome.warnings
+            complete, stop_reason = outcome.complete, outcome.stop_reason
+        else:
+            results = [(p.name, p.description, 0, "not run") for p in selected]
+            failures, warned, complete = ([early] if early else []), [], False
+        chosen = _final_primary(ctx)
+        notes = _notes(ctx, caller)
+        if self_consistency:
+            notes.insert(0, "self-consistency check: the gradients were compared with central finite "
+                            "differences (float64, step 1e-5) of forward_fn, not with a reference GRU; it "
+                            "shows the backward matches your forward, not that your forward is a GRU.")
+        report = CheckReport(
+            function=name, kind="gradients", reset_after=chosen.reset_after, interpolation=chosen.interpolation,
+            convention_detected=len(cands) > 1, fits=_fits(ctx), step=args["step"],
+            properties=tuple(PropertyResult(*r) for r in results),
+            warnings=tuple(f"{w.property}: {w.message}" for w in warned), notes=tuple(notes),
+            profile=profile_name, seconds=time.perf_counter() - start, calls=caller.calls, complete=complete,
+            stop_reason=stop_reason, sizes=tuple(size_limits), largest=dict(ctx.extra.get("largest", {})),
+        )
+        if not failures:
+            return report
+        first = failures[0]
+        extra = []
+        if self_consistency:
+            extra = ["", "(Self-consistency check: 'expected' is central finite differences of forward_fn.)"]
+        passed = [r[0] for r in results if r[3] == "passed"]
+        text, hint_texts = render_failure(
+            contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed,
+            candidates=cands, snippet=gradient_snippet(fn, args["step"], ctx, first),
+            stop_reason=None if complete else stop_reason, extra=extra,
+        )
+    raise ImplementationError(failures, lambda: (text, hint_texts), warned, report)
