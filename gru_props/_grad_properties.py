@@ -22,6 +22,7 @@ from gru_props._conventions import Convention
 from gru_props._engine import NA, Context, Failure, Property
 from gru_props._grad_case import GradCase
 from gru_props._grad_subject import GradOutcome
+from gru_props._subject import what_the_function_did
 from gru_props._params import _FIELDS, GRUParams
 from gru_props._profiles import SIZES, SMALL, Sizes
 from gru_props.strategies import (
@@ -64,7 +65,8 @@ def contract_failure(case: GradCase, out: GradOutcome, where: str = "") -> Optio
             hints=("Which of your operations work in place (+=, out=, slice assignment)?",
                    "A backward pass reads the parameters; it must not change them (nor x, h0, dhs, dh_T).",
                    "Accumulate into new arrays: dW = np.zeros_like(params.W_z); dW += x_t.T @ da."))
-    return Failure("output_contract", f"the function {out.error}{where}", case, kind="contract")
+    return Failure("output_contract", f"the function {what_the_function_did(out.error)}{where}", case,
+                   kind="contract")
 
 
 def grad_tolerance(ctx: Context, *dtypes: Any) -> Tuple[float, float]:

@@ -134,6 +134,6 @@ def _find_mutation(case: GradCase, x: np.ndarray, h0: np.ndarray, dhs: np.ndarra
         if not np.array_equal(before, after, equal_nan=True):
             changed = (before != after) & ~(np.isnan(before) & np.isnan(after))
             idx = tuple(int(i) for i in np.argwhere(changed)[0])
-            return (f"{name} was modified in place: {name}[{', '.join(map(str, idx))}] was "
-                    f"{before[idx]!r} before the call and {after[idx]!r} after it.")
+            return (f"the function modified its argument {name} in place: {name}[{', '.join(map(str, idx))}] "
+                    f"was {float(before[idx])!r} before the call and {float(after[idx])!r} after it.")
     return None

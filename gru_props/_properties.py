@@ -25,7 +25,7 @@ from gru_props._compare import Mismatch, compare
 from gru_props._conventions import Convention, low_precision_slack, reference_forward
 from gru_props._engine import NA, Context, Failure, Property
 from gru_props._profiles import SIZES, SMALL, Sizes
-from gru_props._subject import Outcome
+from gru_props._subject import Outcome, what_the_function_did
 from gru_props.strategies import dims, extreme_gru_cases, float_dtypes, gru_cases, seeded_gru_cases
 
 # A gate pre-activation of ±40 gives sigmoid exactly 1.0 or 4e-18 in float64
@@ -61,7 +61,8 @@ def contract_failure(case: GRUCase, out: Outcome, where: str = "") -> Optional[F
             f"read-only, so the write failed){where}: it {out.error}",
             case, diagnosis="input_mutated", kind="behaviour", hints=_READ_ONLY_HINTS, diagnosed=True,
         )
-    return Failure("output_contract", f"the function {out.error}{where}", case, kind="contract")
+    return Failure("output_contract", f"the function {what_the_function_did(out.error)}{where}", case,
+                   kind="contract")
 
 
 def out_dtypes(case: GRUCase, out: Outcome) -> Tuple[np.dtype, ...]:

@@ -37,6 +37,16 @@ class Outcome:
     dtypes: Tuple[np.dtype, ...] = ()  # dtypes of the arrays returned
 
 
+_VERBS = ("raised ", "returned ", "called ", "was ", "did ", "tried ")
+
+
+def what_the_function_did(error: str) -> str:
+    """``error`` as the end of a sentence starting "the function ...": a verb first."""
+    if error.startswith(_VERBS):
+        return error
+    return "returned a value the contract does not allow: " + error
+
+
 def writable_params(p: GRUParams) -> GRUParams:
     """A copy of ``p`` whose arrays are writable, to see whether ``fn`` writes into them."""
     from gru_props import _params
@@ -172,7 +182,7 @@ def _find_mutation(case: GRUCase, x: np.ndarray, h0: np.ndarray, params: GRUPara
             changed = (before != after) & ~(np.isnan(before) & np.isnan(after))
             idx = tuple(int(i) for i in np.argwhere(changed)[0])
             return (
-                f"{name} was modified in place: {name}[{', '.join(map(str, idx))}] was "
-                f"{before[idx]!r} before the call and {after[idx]!r} after it."
+                f"the function modified its argument {name} in place: {name}[{', '.join(map(str, idx))}] was "
+                f"{float(before[idx])!r} before the call and {float(after[idx])!r} after it."
             )
     return None
