@@ -328,3 +328,53 @@ def test_generated_class_catches_a_bug():
         cls().test_matches_reference()
     assert info.value.diagnosis == "update_gate_ignored"
     cls().test_inputs_unchanged()  # the properties it does satisfy still pass
+
+
+# ------------------------------------------------------------------ shape hints
+def _hint(fn, **kwargs):
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(fn, profile="ci", max_examples=5, **kwargs)
+    return str(info.value)
+
+
+def test_shape_failures_say_which_argument_or_adapter_fixes_them():
+    import learners
+
+    assert "pass step=True" in _hint(zoo.step_gru)
+    assert "drop step=True" in _hint(zoo.none_and_empty_gru, step=True)
+    assert "adapters.transposed_weights" in _hint(learners.column_vector_example)
+    assert "adapters.time_major" in _hint(learners.seq_first_gru)
+    assert "adapters.unbatched" in _hint(learners.one_example_step, step=True)
+    assert "adapters.torch_layout" in _hint(learners.torch_layout_gru)
+    assert "adapters.keras_layout" in _hint(learners.keras_gru)
+
+
+# ------------------------------------------------------------------ pytest plugin
+def test_the_pytest_plugin_registers_the_profiles_and_the_option(pytester):
+    from importlib.metadata import entry_points
+
+    if not any(ep.value == "gru_props._pytest_plugin" for ep in entry_points(group="pytest11")):
+        pytest.skip("gru_props is not installed with its pytest11 entry point (pip install -e .)")
+    pytester.makepyfile(
+        test_profile="""
+        from gru_props import _profiles
+        from hypothesis import settings
+
+        def test_profile():
+            assert settings().max_examples == 1000          # gru_props.thorough loaded by Hypothesis
+            assert _profiles.choose_profile(None)[0] == "thorough"
+        """
+    )
+    result = pytester.runpytest_subprocess("--hypothesis-profile", "gru_props.thorough", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    pytester.makepyfile(
+        test_option="""
+        from gru_props import _profiles
+
+        def test_option():
+            assert _profiles.choose_profile(None)[0] == "ci"
+        """
+    )
+    result = pytester.runpytest_subprocess("test_option.py", "--gru-props-profile", "ci", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "gru_props profile: ci" in result.stdout.str()
