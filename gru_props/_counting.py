@@ -144,6 +144,8 @@ def equal_budget_hidden(
     For an equal-budget comparison, e.g. the LSTM that matches a GRU with
     H = 32 (PyTorch layout, D = 2)::
 
+        from gru_props import count_parameters, equal_budget_hidden
+
         budget = count_parameters("gru", 2, 32, "torch")             # 3456
         equal_budget_hidden("lstm", 2, budget, "torch")               # 27: 3348, -3.1 %
         equal_budget_hidden("lstm", 2, budget, "torch", side="above") # 28: 3584, +3.7 %

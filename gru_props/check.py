@@ -3,7 +3,7 @@
 ::
 
     from gru_props import check_implementation
-    from my_gru import gru_forward
+    from gru_props._demo import fixed_gru as gru_forward   # your GRU: from my_gru import gru_forward
 
     def test_my_gru():
         check_implementation(gru_forward)
@@ -409,7 +409,8 @@ def implementation_tests(
     ::
 
         from gru_props import implementation_tests
-        TestMyGRU = implementation_tests(my_gru, reset_after=True)
+        from gru_props._demo import fixed_gru as my_gru     # your GRU
+        TestMyGRU = implementation_tests(my_gru, reset_after=False)
 
     Each method is an ordinary ``@given`` test, so pytest-xdist spreads them,
     HypoFuzz can fuzz them, and your settings profile and database apply.

@@ -2,14 +2,17 @@
 
 Compose them in your own tests::
 
-    from hypothesis import given
+    import numpy as np
+    from hypothesis import given, settings
     from gru_props import gru_forward
     from gru_props import strategies as gst
 
-    @given(gst.gru_cases(reset_after=False))
+    @settings(max_examples=20)
+    @given(gst.gru_cases(gst.dims(max_time=5)))
     def test_my_gru(case):
-        hs, h_T = my_gru(case.x, case.h0, case.params)
-        ...
+        hs, h_T = gru_forward(case.x, case.h0, case.params)     # your GRU here
+        assert hs.shape == (case.B, case.T, case.H)
+        assert np.abs(hs).max(initial=0) <= 1
 
 Two ways of filling arrays, chosen on purpose:
 

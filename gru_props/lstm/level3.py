@@ -112,11 +112,16 @@ class LSTMCache:
     A training step that would otherwise run the forward twice (once for the
     loss, once inside the backward) runs it once::
 
+        import numpy as np
+        from gru_props.lstm import LSTMCache, LSTMParams, lstm_backward, lstm_forward
+
+        params = LSTMParams.random(D=3, H=4, seed=0)
+        x, h0, c0 = np.ones((2, 5, 3)), np.zeros((2, 4)), np.zeros((2, 4))
         cache = LSTMCache()                      # once, before the loop
-        for step in range(steps):
+        for step in range(3):
             hs, h_T, c_T = lstm_forward(x, h0, c0, params, cache=cache)
-            dhs, dh_T = ...                      # the loss's gradients
-            dx, dh0, dc0, grads = lstm_backward(x, h0, c0, params, dhs, dh_T,
+            dhs = hs - 0.5                       # the loss's gradient (here of 0.5 * |hs - 0.5|^2)
+            dx, dh0, dc0, grads = lstm_backward(x, h0, c0, params, dhs, None,
                                                 cache=cache)
 
     Each forward given the cache overwrites it, reusing its buffers while B,
