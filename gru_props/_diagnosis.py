@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from gru_props._case import GRUCase
+from gru_props._case import GRUCase, seeded_inputs
 from gru_props._compare import compare
 from gru_props._conventions import Convention, reference_forward
 from gru_props._engine import Context, Failure
@@ -320,17 +320,8 @@ def non_finite_text(case: Optional[GRUCase]) -> Tuple[str, Tuple[str, str, str]]
 # ------------------------------------------------------------- seeded cases
 def _seeded(seeds: Tuple[int, ...], B: int, T: int, D: int, H: int, scale: float, x_scale: float,
             bias: bool) -> List[GRUCase]:
-    cases = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        p = GRUParams.random(D, H, seed=rng, scale=scale)
-        if not bias:
-            zero = np.zeros(H)
-            p = p.replace(b_z=zero, b_r=zero, b_n=zero, b_hn=zero)
-        x = x_scale * rng.standard_normal((B, T, D))
-        h0 = rng.uniform(-1, 1, (B, H))
-        cases.append(GRUCase(x, h0, p))
-    return cases
+    return [GRUCase(*seeded_inputs(seed, B, T, D, H, scale=scale, x_scale=x_scale, bias=bias)[1:])
+            for seed in seeds]
 
 
 def detection_cases(bias: bool = True) -> List[GRUCase]:

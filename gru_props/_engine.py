@@ -156,6 +156,72 @@ class Context:
         return [self.primary] + [c for c in self.candidates if c != self.primary]
 
 
+class Contract:
+    """What a kind of check supplies to the engine; ``check.ForwardContract`` and
+    ``gradients.GradientContract`` fill in the rest.
+
+    ``props``: its properties; ``kind``: "forward" or "gradients";
+    ``unknown_bug_advice``: the sentence shown when no known bug explains a
+    wrong value.
+    """
+
+    kind = ""
+    unknown_bug_advice = ""
+
+    def __init__(self, props: Sequence[Property]) -> None:
+        self.props = {p.name: p for p in props}
+
+    def property_by_name(self, name: str) -> Optional[Property]:
+        return self.props.get(name)
+
+    def hang_failure(self, ctx: "Context", prop: Optional[Property], hang: Hang) -> Failure:
+        left = ("" if hang.stopped else
+                " The call could not be interrupted and is still running in a background thread.")
+        during = f"checking '{prop.name}'" if prop is not None else "detecting its convention"
+        return Failure(
+            "output_contract",
+            f"did not return within {hang.seconds:g} s (timeout) while {during}; the case below was not "
+            f"shrunk, since every shrink attempt would cost the full time limit.{left}",
+            hang.case, kind="contract", shrunk=False, diagnosed=True,
+        )
+
+    # -- to be supplied -------------------------------------------------------
+    def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, ctx: "Context") -> None:
+        """Put what the properties need into ``ctx.extra`` (default: nothing)."""
+
+    def detect(self, ctx: "Context") -> None:
+        raise NotImplementedError
+
+    def detection_case(self, ctx: "Context") -> Any:
+        raise NotImplementedError
+
+    def diagnose(self, ctx: "Context", failure: Failure) -> None:
+        raise NotImplementedError
+
+    def bug(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def axes(self, name: str) -> str:
+        return ""
+
+    def case_text(self, case: Any) -> str:
+        raise NotImplementedError
+
+    def snippet(self, fn: Any, step: bool, ctx: "Context", failure: Failure) -> Optional[str]:
+        return None
+
+    def notes(self, ctx: "Context") -> List[str]:
+        """Notes for the report besides the runtime warnings (default: none)."""
+        return []
+
+    def explain(self, fn: Any, ctx: "Context", caller: Caller, failures: Sequence[Failure]) -> List[str]:
+        """Extra lines for the message, after the first failure's details (default: none)."""
+        return []
+
+
 @dataclasses.dataclass
 class Outcome:
     """What a whole check found."""

@@ -7,14 +7,14 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from gru_props._case import GRUCase
+from gru_props._case import GRUCase, Sized
 from gru_props._params import GRUParams
 
 __all__ = ["GradCase"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class GradCase:
+class GradCase(Sized):
     """A backward-pass input: the forward's ``x`` (B, T, D), ``h0`` (B, H), ``params``, and the
     upstream gradients ``dhs`` = dL/dhs (B, T, H) and ``dh_T`` = dL/dh_T (B, H).
 
@@ -43,26 +43,6 @@ class GradCase:
 
     def __repr__(self) -> str:
         return f"GradCase(B={self.B}, T={self.T}, D={self.D}, H={self.H}, dtype={self.dtype}, step={self.step})"
-
-    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
-        printer.text(repr(self))  # type: ignore[attr-defined]
-
-    # ----------------------------------------------------------------- sizes
-    @property
-    def B(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def T(self) -> int:
-        return int(self.x.shape[1])
-
-    @property
-    def D(self) -> int:
-        return self.params.D
-
-    @property
-    def H(self) -> int:
-        return self.params.H
 
     @property
     def dtype(self) -> np.dtype:
@@ -94,9 +74,6 @@ class GradCase:
         if self.step:
             del d["T"]
         return d
-
-    def dims_text(self) -> str:
-        return f"B={self.B}, T={self.T}, D={self.D}, H={self.H} ({self.dtype})"
 
     def without(self, axis: str, index: int) -> "GradCase":
         """This case with one batch row, time step, input feature or hidden unit removed."""

@@ -23,7 +23,7 @@ from gru_props._engine import NA, Context, Failure, Property
 from gru_props._grad_case import GradCase
 from gru_props._grad_subject import GradOutcome
 from gru_props._subject import what_the_function_did
-from gru_props._params import _FIELDS, GRUParams
+from gru_props._params import GRUParams
 from gru_props._profiles import SIZES, SMALL, Sizes
 from gru_props.strategies import (
     _arrays,

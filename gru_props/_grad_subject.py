@@ -17,7 +17,7 @@ import numpy as np
 from gru_props._calls import Caller
 from gru_props._grad_case import GradCase
 from gru_props._params import _FIELDS
-from gru_props._subject import as_float_array, writable_params
+from gru_props._subject import as_float_array, first_mutation, writable_params
 
 
 @dataclasses.dataclass
@@ -130,10 +130,4 @@ def _find_mutation(case: GradCase, x: np.ndarray, h0: np.ndarray, dhs: np.ndarra
     if not case.step:
         pairs.append(("dh_T", case.dh_T, dh_T))
     pairs += [(f"params.{k}", v, getattr(params, k)) for k, v in case.params.arrays().items()]
-    for name, before, after in pairs:
-        if not np.array_equal(before, after, equal_nan=True):
-            changed = (before != after) & ~(np.isnan(before) & np.isnan(after))
-            idx = tuple(int(i) for i in np.argwhere(changed)[0])
-            return (f"the function modified its argument {name} in place: {name}[{', '.join(map(str, idx))}] "
-                    f"was {float(before[idx])!r} before the call and {float(after[idx])!r} after it.")
-    return None
+    return first_mutation(pairs)

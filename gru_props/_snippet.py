@@ -54,7 +54,10 @@ def _plain_name(fn: Any) -> str:
     if isinstance(fn, functools.partial):
         args = _partial_args(fn)
         return f"partial({_plain_name(fn.func)}{', ' + args if args else ', ...'})"
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    qualname = getattr(fn, "__qualname__", None)
+    if qualname and "<locals>" not in qualname:
+        return qualname
+    return getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def display_name(fn: Any) -> str:

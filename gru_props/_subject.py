@@ -177,6 +177,11 @@ class Subject:
 def _find_mutation(case: GRUCase, x: np.ndarray, h0: np.ndarray, params: GRUParams) -> Optional[str]:
     pairs = [("x", case.x, x), ("h0", case.h0, h0)]
     pairs += [(f"params.{k}", v, getattr(params, k)) for k, v in case.params.arrays().items()]
+    return first_mutation(pairs)
+
+
+def first_mutation(pairs: List[Tuple[str, np.ndarray, np.ndarray]]) -> Optional[str]:
+    """The first (name, before, after) whose arrays differ, described with its first changed element."""
     for name, before, after in pairs:
         if not np.array_equal(before, after, equal_nan=True):
             changed = (before != after) & ~(np.isnan(before) & np.isnan(after))

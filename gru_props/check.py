@@ -25,7 +25,6 @@ forward pass.
 from __future__ import annotations
 
 import inspect
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
@@ -33,25 +32,13 @@ from hypothesis import HealthCheck, given, settings
 
 from gru_props import _diagnosis
 from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
-from gru_props._case import GRUCase
-from gru_props._conventions import Convention, candidates as convention_candidates, reference_forward
-from gru_props._engine import Context, Engine, Failure, Progress, Property, digest
-from gru_props._profiles import (
-    _PHASES,
-    PROFILES,
-    SIZES,
-    check_bool,
-    check_int,
-    check_interpolation,
-    check_optional_bool,
-    check_property_names,
-    check_seconds,
-    check_sizes,
-    check_tolerance,
-    choose_profile,
-)
+from gru_props._case import GRUCase, seeded_inputs
+from gru_props._conventions import candidates as convention_candidates, reference_forward
+from gru_props._engine import Context, Contract, Failure, Property, digest
+from gru_props._profiles import _PHASES, PROFILES, SIZES
 from gru_props._properties import properties as forward_properties
 from gru_props._report import CheckReport, ImplementationError, PropertyResult, array_text, render_failure
+from gru_props._session import execute, plan, select
 from gru_props._snippet import display_name, forward_snippet
 from gru_props._subject import Subject
 
@@ -66,18 +53,21 @@ __all__ = [
 
 
 # --------------------------------------------------------------- contract
-class ForwardContract:
+class ForwardContract(Contract):
     """What is specific to checking a forward GRU (the engine does the rest)."""
 
     kind = "forward"
     unknown_bug_advice = ("compare your code with the SPEC equations (gru_props.level1 is the "
                           "reference, written to be read).")
 
-    def __init__(self, props: Sequence[Property]) -> None:
-        self.props = {p.name: p for p in props}
+    def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> Subject:
+        return Subject(fn, step, caller, name)
 
-    def property_by_name(self, name: str) -> Optional[Property]:
-        return self.props.get(name)
+    def detect(self, ctx: Context) -> None:
+        _diagnosis.detect(ctx)
+
+    def detection_case(self, ctx: Context) -> GRUCase:
+        return _diagnosis.detection_cases(ctx.bias)[0]
 
     def bug(self, name: str) -> _diagnosis.Bug:
         return _diagnosis.BUGS[name]
@@ -91,109 +81,45 @@ class ForwardContract:
     def diagnose(self, ctx: Context, failure: Failure) -> None:
         _diagnosis.diagnose(ctx, failure)
 
-    def hang_failure(self, ctx: Context, prop: Optional[Property], hang: Hang) -> Failure:
-        left = ("" if hang.stopped else
-                " The call could not be interrupted and is still running in a background thread.")
-        during = f"checking '{prop.name}'" if prop is not None else "detecting its convention"
-        return Failure(
-            "output_contract",
-            f"did not return within {hang.seconds:g} s (timeout) while {during}; the "
-            f"case below was not shrunk, since every shrink attempt would cost the full time limit.{left}",
-            hang.case, kind="contract", shrunk=False, diagnosed=True,
-        )
+    def snippet(self, fn: Any, step: bool, ctx: Context, failure: Failure) -> Optional[str]:
+        return forward_snippet(fn, step, ctx, failure)
+
+    def explain(self, fn: Any, ctx: Context, caller: Caller, failures: Sequence[Failure]) -> List[str]:
+        """Shape hints, when the function broke the output contract (not by hanging)."""
+        broken = [f for f in failures if f.property in ("output_contract", "empty_sequence")
+                  and "did not return" not in f.message]
+        if not broken:
+            return []
+        hint_lines = _shape_hints(fn, ctx, caller, ctx.subject.step)
+        for f in broken:
+            f.extra["shape_hints"] = tuple(hint_lines)
+        return [""] + [f"Hint: {h}" for h in hint_lines] if hint_lines else []
 
 
 def case_text(case: GRUCase) -> str:
     lines = [f"  B={case.B}, T={case.T}, D={case.D}, H={case.H}, dtype={case.dtype}"]
     lines.append(f"  x  = {array_text(case.x)}")
     lines.append(f"  h0 = {array_text(case.h0)}")
-    zero = []
-    for name, arr in case.params.arrays().items():
+    lines += params_text(case.params)
+    return "\n".join(lines)
+
+
+def params_text(params: Any) -> List[str]:
+    """One line per non-zero parameter array, then one naming the zero ones."""
+    lines, zero = [], []
+    for name, arr in params.arrays().items():
         if np.any(arr != 0):
             lines.append(f"  params.{name:4} = {array_text(arr)}")
         else:
             zero.append(name)
     if zero:
         lines.append(f"  params: {', '.join(zero)} {'is' if len(zero) == 1 else 'are all'} zero")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------- arguments
-def _requirements(fn: Any, args: Dict[str, Any]) -> Dict[str, Any]:
-    """What an adapter's layout implies (``__gru_props_requires__``), merged into the checked arguments.
-
-    A requirement fills an argument left at "detect" (reset_after=None,
-    interpolation=None) and sets ``step`` and ``bias``; an argument passed
-    with another value is a contradiction, reported as a ValueError.
-    """
-    required = dict(getattr(fn, "__gru_props_requires__", {}) or {})
-    adapter = getattr(fn, "__gru_props_adapter__", "the adapter")
-    merged = dict(args)
-    for key, value in required.items():
-        if key not in ("reset_after", "interpolation", "step", "bias"):
-            continue
-        current = merged[key]
-        if key in ("reset_after", "interpolation") and current is None:
-            merged[key] = value
-        elif key == "bias" and value is False:
-            merged[key] = False
-        elif key == "step" and value is True:
-            merged[key] = True
-        elif current != value:
-            raise ValueError(
-                f"{key}: {adapter} implies {key}={value!r}, but {key}={current!r} was passed; "
-                f"drop the argument or change the adapter."
-            )
-    return merged
-
-
-def validate(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any,
-             timeout: Any, max_seconds: Any, rtol: Any, atol: Any, hints: Any, what: str) -> Dict[str, Any]:
-    """Check every argument eagerly; TypeError/ValueError name the argument."""
-    if not callable(fn):
-        raise TypeError(f"{what}: expected a callable, got {fn!r} ({type(fn).__name__}).")
-    return dict(
-        step=check_bool("step", step),
-        reset_after=check_optional_bool("reset_after", reset_after, "detect"),
-        interpolation=check_interpolation(interpolation),
-        bias=check_bool("bias", bias),
-        strict=check_bool("strict", strict),
-        timeout=check_seconds("timeout", timeout),
-        max_seconds=check_seconds("max_seconds", max_seconds),
-        rtol=check_tolerance("rtol", rtol),
-        atol=check_tolerance("atol", atol),
-        hints=check_int("hints", hints, 0, 3, " (how many hints the message shows)"),
-    )
-
-
-def _fits(ctx: Context) -> Dict[str, Tuple[int, int]]:
-    return {c.short(): (ctx.fits.get(c, 0), ctx.fit_trials) for c in ctx.candidates}
-
-
-def _final_primary(ctx: Context) -> Convention:
-    """After the search, the candidate that agreed most often (detection's choice on ties)."""
-    if len(ctx.candidates) < 2 or not ctx.fit_trials:
-        return ctx.primary
-    return max(ctx.conventions(), key=lambda c: ctx.fits.get(c, 0))
-
-
-def _notes(ctx: Context, caller: Caller) -> List[str]:
-    notes = []
-    for w, n in sorted(ctx.runtime_warnings.items()):
-        notes.append(f"{n} call(s) warned {w!r}; the results were still correct (a textbook "
-                     "1/(1+exp(-a)) sigmoid overflows harmlessly; 0.5*tanh(0.5*a)+0.5 does not warn).")
-    if caller.abandoned:
-        notes.append(f"{len(caller.abandoned)} call(s) that overran the time limit could not be "
-                     "interrupted and may still be running in a background daemon thread.")
-    return notes
+    return lines
 
 
 # ------------------------------------------------------------ shape hints
 def _probe_case() -> GRUCase:
-    rng = np.random.default_rng(5)
-    from gru_props._params import GRUParams
-
-    return GRUCase(rng.standard_normal((2, 3, 4)), rng.uniform(-1, 1, (2, 5)), GRUParams.random(4, 5, seed=rng))
+    return GRUCase(*seeded_inputs(5, 2, 3, 4, 5)[1:])
 
 
 def _shape_hints(fn: Any, ctx: Context, caller: Caller, step: bool) -> List[str]:
@@ -217,27 +143,35 @@ def _shape_hints(fn: Any, ctx: Context, caller: Caller, step: bool) -> List[str]
                          "(--step on the command line).")
         elif step and works(fn, False):
             hints.append("It works as a whole-sequence function fn(x, h0, params): drop step=True.")
-        try:
+        if not hints:
             from gru_props import adapters
-        except ImportError:  # pragma: no cover - adapters not installed
-            adapters = None  # type: ignore[assignment]
-        if adapters is not None and not hints:
-            for name, meaning in (
-                ("transposed_weights", "it expects every weight matrix transposed (W_* (H, D), column vectors)"),
-                ("time_major", "it expects time-major x (T, B, D) and returns (T, B, H)"),
-                ("unbatched", "it handles one example at a time (x (T, D), h0 (H,))"),
-            ):
-                wrapper = getattr(adapters, name, None)
-                if wrapper is not None and works(wrapper(fn), step):
-                    hints.append(f"It works when wrapped with gru_props.adapters.{name}: {meaning}. "
-                                 f"Check {name}({display_name(fn)}) instead.")
+
+            meanings = {
+                "transposed_weights": "every weight matrix transposed (W_* (H, D), column vectors)",
+                "time_major": "time-major x (T, B, D), returning (T, B, H)",
+                "unbatched": "one example at a time (x (T, D), h0 (H,))",
+            }
+            for names in (("transposed_weights",), ("time_major",), ("unbatched",),
+                          ("unbatched", "transposed_weights"), ("time_major", "transposed_weights")):
+                if "time_major" in names and step:
+                    continue
+                wrapped, expr = fn, display_name(fn)
+                try:
+                    for name in reversed(names):
+                        wrapped, expr = getattr(adapters, name)(wrapped), f"{name}({expr})"
+                except (TypeError, ValueError):  # a combination the adapters refuse (e.g. already adapted)
+                    continue
+                if works(wrapped, step):
+                    what = " and ".join(meanings[n] for n in names)
+                    hints.append(f"It works when wrapped with gru_props.adapters: it expects {what}. "
+                                 f"Check {expr} instead.")
                     break
     except (Hang, BudgetExhausted):
         return hints
     if not hints:
         try:
             positional = [p for p in inspect.signature(fn).parameters.values()
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
         except (TypeError, ValueError):
             positional = []
         if len(positional) == 6:
@@ -311,86 +245,17 @@ def check_implementation(
     """
     __tracebackhide__ = True
     try:
-        return _check(fn, step, reset_after, interpolation, bias, strict, profile, max_examples, timeout,
-                      max_seconds, rtol, atol, properties, hints, sizes)
+        p = plan(fn, "fn", step=step, reset_after=reset_after, interpolation=interpolation, bias=bias,
+                 strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol, hints=hints,
+                 profile=profile, max_examples=max_examples, sizes=sizes)
+        a = p.args
+        props = forward_properties(a["bias"], p.sizes)
+        selected = select(props, properties)
+        return execute(ForwardContract(props), fn, p, selected,
+                       convention_candidates(a["reset_after"], a["interpolation"]),
+                       (a["step"], a["reset_after"], a["interpolation"], a["bias"]))
     except Interrupted as outer:  # an outer timer or Ctrl-C: theirs to handle, not a finding
         raise outer.original from None
-
-
-def _check(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any, profile: Any,
-           max_examples: Any, timeout: Any, max_seconds: Any, rtol: Any, atol: Any, properties: Any,
-           hints: Any, sizes: Any) -> CheckReport:
-    __tracebackhide__ = True
-    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds,
-                                      rtol, atol, hints, "fn"))
-    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
-    profile_name, base = choose_profile(profile)
-    if max_examples is not None:
-        base = settings(base, max_examples=check_int("max_examples", max_examples, 1))
-    size_limits = check_sizes(sizes, SIZES[profile_name])
-    props = forward_properties(bias, size_limits)
-    names = check_property_names(properties, [p.name for p in props])
-    selected = props if names is None else tuple(p for p in props if p.name in names)
-    contract = ForwardContract(props)
-
-    start = time.perf_counter()
-    deadline = None if args["max_seconds"] is None else time.monotonic() + args["max_seconds"]
-    name = display_name(fn)
-    with Caller(args["timeout"], deadline) as caller:
-        subject = Subject(fn, args["step"], caller, name)
-        cands = convention_candidates(reset_after, interpolation)
-        ctx = Context(subject, cands, cands[0], rtol=args["rtol"], atol=args["atol"],
-                      strict=args["strict"], bias=bias, sizes=size_limits, detected=len(cands) > 1)
-        engine = Engine(
-            contract, ctx, caller, base,
-            lambda prop: digest(fn, "forward", prop, args["step"], reset_after, interpolation, bias),
-            Progress(name, len(selected)),
-        )
-        early: Optional[Failure] = None
-        stop_reason = None
-        if len(cands) > 1:
-            try:
-                _diagnosis.detect(ctx)
-            except Hang as hang:
-                hang.case = _diagnosis.detection_cases(bias)[0]
-                early = contract.hang_failure(ctx, None, hang)
-            except BudgetExhausted:
-                stop_reason = "the time budget (max_seconds) ran out"
-        if early is None and stop_reason is None:
-            outcome = engine.run(selected)
-            results, failures, warned = outcome.results, outcome.failures, outcome.warnings
-            complete, stop_reason = outcome.complete, outcome.stop_reason
-        else:
-            results = [(p.name, p.description, 0, "not run") for p in selected]
-            failures, warned, complete = ([early] if early else []), [], False
-        chosen = _final_primary(ctx)
-        report = CheckReport(
-            function=name, kind="forward", reset_after=chosen.reset_after,
-            interpolation=chosen.interpolation, convention_detected=len(cands) > 1, fits=_fits(ctx),
-            step=args["step"],
-            properties=tuple(PropertyResult(*r) for r in results),
-            warnings=tuple(f"{w.property}: {w.message}" for w in warned),
-            notes=tuple(_notes(ctx, caller)), profile=profile_name,
-            seconds=time.perf_counter() - start, calls=caller.calls, complete=complete,
-            stop_reason=stop_reason, sizes=tuple(size_limits), largest=dict(ctx.extra.get("largest", {})),
-        )
-        if not failures:
-            return report
-        first = failures[0]
-        extra: List[str] = []
-        if first.kind == "contract" and first.property in ("output_contract",) and "did not return" not in first.message:
-            hint_lines = _shape_hints(fn, ctx, caller, args["step"])
-            if hint_lines:
-                extra = [""] + [f"Hint: {h}" for h in hint_lines]
-                first.extra["shape_hints"] = tuple(hint_lines)
-        passed = [r[0] for r in results if r[3] == "passed"]
-        text, hint_texts = render_failure(
-            contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed,
-            candidates=cands, snippet=forward_snippet(fn, args["step"], ctx, first),
-            stop_reason=None if complete else stop_reason, extra=extra,
-        )
-    error = ImplementationError(failures, lambda: (text, hint_texts), warned, report)
-    raise error
 
 
 # ------------------------------------------------------ pytest test classes
@@ -416,15 +281,14 @@ def implementation_tests(
     HypoFuzz can fuzz them, and your settings profile and database apply.
     Each test's database key includes ``fn``, so failures replay per function.
     """
-    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, False, timeout, None, None, None,
-                                      hints, "fn"))
-    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
+    args = plan(fn, "fn", step=step, reset_after=reset_after, interpolation=interpolation, bias=bias,
+                strict=False, timeout=timeout, hints=hints, profile="dev").args
     name = display_name(fn)
     caller = Caller(args["timeout"])
     subject = Subject(fn, args["step"], caller, name)
-    cands = convention_candidates(reset_after, interpolation)
-    ctx = Context(subject, cands, cands[0], bias=bias, detected=len(cands) > 1)
-    props = forward_properties(bias, SIZES["dev"])
+    cands = convention_candidates(args["reset_after"], args["interpolation"])
+    ctx = Context(subject, cands, cands[0], bias=args["bias"], detected=len(cands) > 1)
+    props = forward_properties(args["bias"], SIZES["dev"])
     contract = ForwardContract(props)
     state: Dict[str, bool] = {}
 

@@ -28,26 +28,26 @@ This is the second contract of the engine that runs ``check_implementation``
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from hypothesis import settings
 
 from gru_props import _grad_bugs
-from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
+from gru_props._calls import Caller, Interrupted
+from gru_props._case import seeded_inputs
 from gru_props._compare import compare
 from gru_props._conventions import Convention, candidates as convention_candidates
 from gru_props._diagnosis import Bug
-from gru_props._engine import Context, Engine, Failure, Progress, Property, digest
+from gru_props._engine import Context, Contract, Failure, Property
 from gru_props._grad_case import GradCase
 from gru_props._grad_properties import grad_tolerance, properties as gradient_properties, reference_gradients, run
 from gru_props._grad_subject import GradSubject
 from gru_props._params import GRUParams
-from gru_props._profiles import SIZES, check_int, check_property_names, check_sizes, choose_profile
-from gru_props._report import CheckReport, ImplementationError, PropertyResult, array_text, render_failure
-from gru_props._snippet import array_code, display_name, import_lines, params_code
-from gru_props.check import _final_primary, _fits, _notes, _requirements, validate
+from gru_props._profiles import choose_profile
+from gru_props._report import CheckReport, array_text
+from gru_props._session import execute, plan, select
+from gru_props._snippet import array_code, import_lines, params_code
+from gru_props.check import params_text
 
 __all__ = ["check_gradients"]
 
@@ -73,20 +73,30 @@ _BEHAVIOUR_BUGS = {
 
 
 # --------------------------------------------------------------- contract
-class GradientContract:
+class GradientContract(Contract):
     """What is specific to checking a backward pass (the engine does the rest)."""
 
     kind = "gradients"
     unknown_bug_advice = ("compare your backward with gru_props.level1.gru_backward, written to be read "
                           "next to the chain rule, gate by gate.")
 
-    def __init__(self, props: Sequence[Property], step: bool, self_consistency: bool) -> None:
-        self.props = {p.name: p for p in props}
+    def __init__(self, props: Sequence[Property], step: bool, forward_fn: Optional[Callable[..., Any]]) -> None:
+        super().__init__(props)
         self.step = step
-        self.self_consistency = self_consistency
+        self.forward_fn = forward_fn
 
-    def property_by_name(self, name: str) -> Optional[Property]:
-        return self.props.get(name)
+    def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> GradSubject:
+        return GradSubject(fn, step, caller, name)
+
+    def prepare(self, ctx: Context) -> None:
+        if self.forward_fn is not None:
+            ctx.extra["forward_fn"] = self.forward_fn
+
+    def detect(self, ctx: Context) -> None:
+        detect(ctx)
+
+    def detection_case(self, ctx: Context) -> GradCase:
+        return detection_cases(ctx.bias, self.step)[0]
 
     def bug(self, name: str) -> Any:
         return _grad_bugs.GRAD_BUGS.get(name) or _BEHAVIOUR_BUGS[name]
@@ -97,8 +107,23 @@ class GradientContract:
     def case_text(self, case: GradCase) -> str:
         return case_text(case)
 
+    def snippet(self, fn: Any, step: bool, ctx: Context, failure: Failure) -> Optional[str]:
+        return gradient_snippet(fn, step, ctx, failure)
+
+    def notes(self, ctx: Context) -> List[str]:
+        if self.forward_fn is None:
+            return []
+        return ["self-consistency check: the gradients were compared with central finite differences "
+                "(float64, step 1e-5) of forward_fn, not with a reference GRU; it shows the backward matches "
+                "your forward, not that your forward is a GRU."]
+
+    def explain(self, fn: Any, ctx: Context, caller: Caller, failures: Sequence[Failure]) -> List[str]:
+        if self.forward_fn is None:
+            return []
+        return ["", "(Self-consistency check: 'expected' is central finite differences of forward_fn.)"]
+
     def diagnose(self, ctx: Context, failure: Failure) -> None:
-        if failure.diagnosis is not None or failure.kind != "value" or self.self_consistency:
+        if failure.diagnosis is not None or failure.kind != "value" or self.forward_fn is not None:
             return
         if failure.got is not None and not np.all(np.isfinite(np.asarray(failure.got, dtype=np.float64))):
             failure.summary = ("the gradients contain NaN or inf for finite inputs: a derivative computed "
@@ -115,17 +140,6 @@ class GradientContract:
         if conv is not None:
             failure.convention = conv
 
-    def hang_failure(self, ctx: Context, prop: Optional[Property], hang: Hang) -> Failure:
-        left = ("" if hang.stopped else
-                " The call could not be interrupted and is still running in a background thread.")
-        during = f"checking '{prop.name}'" if prop is not None else "detecting its convention"
-        return Failure(
-            "output_contract",
-            f"did not return within {hang.seconds:g} s (timeout) while {during}; the case below was not "
-            f"shrunk, since every shrink attempt would cost the full time limit.{left}",
-            hang.case, kind="contract", shrunk=False, diagnosed=True,
-        )
-
 
 def case_text(case: GradCase) -> str:
     names = ("x_t", "h_prev", "dh_t") if case.step else ("x", "h0", "dhs")
@@ -133,14 +147,7 @@ def case_text(case: GradCase) -> str:
              + ("  (one step)" if case.step else "")]
     lines.append(f"  {names[0]:6} = {array_text(case.x_t if case.step else case.x)}")
     lines.append(f"  {names[1]:6} = {array_text(case.h0)}")
-    zero = []
-    for name, arr in case.params.arrays().items():
-        if np.any(arr != 0):
-            lines.append(f"  params.{name:4} = {array_text(arr)}")
-        else:
-            zero.append(name)
-    if zero:
-        lines.append(f"  params: {', '.join(zero)} {'is' if len(zero) == 1 else 'are all'} zero")
+    lines += params_text(case.params)
     lines.append(f"  {names[2]:6} = {array_text(case.dh_t if case.step else case.dhs)}   (dL/d"
                  + ("h_t)" if case.step else "hs)"))
     if not case.step:
@@ -153,13 +160,7 @@ def _seeded(seeds: Tuple[int, ...], B: int, T: int, D: int, H: int, bias: bool, 
             scale: float = 1.0) -> List[GradCase]:
     cases = []
     for seed in seeds:
-        rng = np.random.default_rng(seed)
-        p = GRUParams.random(D, H, seed=rng, scale=scale)
-        if not bias:
-            zero = np.zeros(H)
-            p = p.replace(b_z=zero, b_r=zero, b_n=zero, b_hn=zero)
-        x = rng.standard_normal((B, 1 if step else T, D))
-        h0 = rng.uniform(-1, 1, (B, H))
+        rng, x, h0, p = seeded_inputs(seed, B, 1 if step else T, D, H, scale=scale, bias=bias)
         dhs = rng.standard_normal((B, 1 if step else T, H))
         dh_T = np.zeros((B, H)) if step else rng.standard_normal((B, H))
         cases.append(GradCase(x, h0, p, dhs, dh_T, step))
@@ -371,90 +372,20 @@ def check_gradients(
     """
     __tracebackhide__ = True
     try:
-        return _check(backward_fn, step, reset_after, interpolation, bias, strict, profile, max_examples,
-                      timeout, max_seconds, rtol, atol, properties, hints, forward_fn, sizes)
+        if forward_fn is not None and not callable(forward_fn):
+            raise TypeError(f"forward_fn: expected your forward function (a callable) or None, got "
+                            f"{forward_fn!r}.")
+        self_consistency = forward_fn is not None
+        if self_consistency and max_examples is None:
+            max_examples = max(5, choose_profile(profile)[1].max_examples // 4)  # two forward calls per scalar
+        p = plan(backward_fn, "backward_fn", step=step, reset_after=reset_after, interpolation=interpolation,
+                 bias=bias, strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol,
+                 hints=hints, profile=profile, max_examples=max_examples, sizes=sizes)
+        a = p.args
+        props = gradient_properties(a["step"], a["bias"], p.sizes, self_consistency)
+        cands = (Convention(False),) if self_consistency else convention_candidates(a["reset_after"],
+                                                                                    a["interpolation"])
+        return execute(GradientContract(props, a["step"], forward_fn), backward_fn, p, select(props, properties),
+                       cands, (a["step"], a["reset_after"], a["interpolation"], a["bias"], self_consistency))
     except Interrupted as outer:
         raise outer.original from None
-
-
-def _check(fn: Any, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any, profile: Any,
-           max_examples: Any, timeout: Any, max_seconds: Any, rtol: Any, atol: Any, properties: Any,
-           hints: Any, forward_fn: Any, sizes: Any) -> CheckReport:
-    __tracebackhide__ = True
-    args = _requirements(fn, validate(fn, step, reset_after, interpolation, bias, strict, timeout, max_seconds,
-                                      rtol, atol, hints, "backward_fn"))
-    if forward_fn is not None and not callable(forward_fn):
-        raise TypeError(f"forward_fn: expected your forward function (a callable) or None, got {forward_fn!r}.")
-    reset_after, interpolation, bias = args["reset_after"], args["interpolation"], args["bias"]
-    profile_name, base = choose_profile(profile)
-    self_consistency = forward_fn is not None
-    if max_examples is not None:
-        base = settings(base, max_examples=check_int("max_examples", max_examples, 1))
-    elif self_consistency:
-        base = settings(base, max_examples=max(5, base.max_examples // 4))  # two forward calls per scalar
-    size_limits = check_sizes(sizes, SIZES[profile_name])
-    props = gradient_properties(args["step"], bias, size_limits, self_consistency)
-    names = check_property_names(properties, [p.name for p in props])
-    selected = props if names is None else tuple(p for p in props if p.name in names)
-    contract = GradientContract(props, args["step"], self_consistency)
-
-    start = time.perf_counter()
-    deadline = None if args["max_seconds"] is None else time.monotonic() + args["max_seconds"]
-    name = display_name(fn)
-    with Caller(args["timeout"], deadline) as caller:
-        subject = GradSubject(fn, args["step"], caller, name)
-        cands = (Convention(False),) if self_consistency else convention_candidates(reset_after, interpolation)
-        ctx = Context(subject, cands, cands[0], rtol=args["rtol"], atol=args["atol"], strict=args["strict"],
-                      bias=bias, sizes=size_limits, detected=len(cands) > 1)
-        if self_consistency:
-            ctx.extra["forward_fn"] = forward_fn
-        engine = Engine(
-            contract, ctx, caller, base,
-            lambda prop: digest(fn, "gradients", prop, args["step"], reset_after, interpolation, bias,
-                                self_consistency),
-            Progress(name, len(selected)),
-        )
-        early: Optional[Failure] = None
-        stop_reason = None
-        if len(cands) > 1:
-            try:
-                detect(ctx)
-            except Hang as hang:
-                hang.case = detection_cases(bias, args["step"])[0]
-                early = contract.hang_failure(ctx, None, hang)
-            except BudgetExhausted:
-                stop_reason = "the time budget (max_seconds) ran out"
-        if early is None and stop_reason is None:
-            outcome = engine.run(selected)
-            results, failures, warned = outcome.results, outcome.failures, outcome.warnings
-            complete, stop_reason = outcome.complete, outcome.stop_reason
-        else:
-            results = [(p.name, p.description, 0, "not run") for p in selected]
-            failures, warned, complete = ([early] if early else []), [], False
-        chosen = _final_primary(ctx)
-        notes = _notes(ctx, caller)
-        if self_consistency:
-            notes.insert(0, "self-consistency check: the gradients were compared with central finite "
-                            "differences (float64, step 1e-5) of forward_fn, not with a reference GRU; it "
-                            "shows the backward matches your forward, not that your forward is a GRU.")
-        report = CheckReport(
-            function=name, kind="gradients", reset_after=chosen.reset_after, interpolation=chosen.interpolation,
-            convention_detected=len(cands) > 1, fits=_fits(ctx), step=args["step"],
-            properties=tuple(PropertyResult(*r) for r in results),
-            warnings=tuple(f"{w.property}: {w.message}" for w in warned), notes=tuple(notes),
-            profile=profile_name, seconds=time.perf_counter() - start, calls=caller.calls, complete=complete,
-            stop_reason=stop_reason, sizes=tuple(size_limits), largest=dict(ctx.extra.get("largest", {})),
-        )
-        if not failures:
-            return report
-        first = failures[0]
-        extra = []
-        if self_consistency:
-            extra = ["", "(Self-consistency check: 'expected' is central finite differences of forward_fn.)"]
-        passed = [r[0] for r in results if r[3] == "passed"]
-        text, hint_texts = render_failure(
-            contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed,
-            candidates=cands, snippet=gradient_snippet(fn, args["step"], ctx, first),
-            stop_reason=None if complete else stop_reason, extra=extra,
-        )
-    raise ImplementationError(failures, lambda: (text, hint_texts), warned, report)

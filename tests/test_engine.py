@@ -342,9 +342,16 @@ def test_shape_failures_say_which_argument_or_adapter_fixes_them():
 
     assert "pass step=True" in _hint(zoo.step_gru)
     assert "drop step=True" in _hint(zoo.none_and_empty_gru, step=True)
-    assert "adapters.transposed_weights" in _hint(learners.column_vector_example)
-    assert "adapters.time_major" in _hint(learners.seq_first_gru)
-    assert "adapters.unbatched" in _hint(learners.one_example_step, step=True)
+    assert "Check unbatched(transposed_weights(column_vector_example))" in _hint(learners.column_vector_example)
+    assert "Check time_major(seq_first_gru)" in _hint(learners.seq_first_gru)
+    def one_sequence(x, h0, p):  # x (T, D), h0 (H,): one example, as many course notebooks
+        h, hs = h0, []
+        for x_t in x:
+            h = learners.one_example_step(x_t, h, p)
+            hs.append(h)
+        return np.array(hs).reshape(len(hs), -1), h
+
+    assert "Check unbatched(one_sequence)" in _hint(one_sequence)
     assert "adapters.torch_layout" in _hint(learners.torch_layout_gru)
     assert "adapters.keras_layout" in _hint(learners.keras_gru)
 
