@@ -401,12 +401,19 @@ class GRUCache:
     A training step that would otherwise run the forward twice (once for the
     loss, once inside the backward) runs it once::
 
+        import numpy as np
+        from gru_props import GRUParams
+        from gru_props.level3 import GRUCache, gru_backward, gru_forward
+
+        params = GRUParams.random(D=3, H=4, seed=0)
+        x, h0 = np.ones((2, 5, 3)), np.zeros((2, 4))
         cache = GRUCache()                       # once, before the loop
-        for step in range(steps):
-            hs, h_T = gru_forward(x, h0, params, reset_after, cache=cache)
-            dhs, dh_T = ...                      # the loss's gradients
-            dx, dh0, grads = gru_backward(x, h0, params, dhs, dh_T, reset_after,
-                                          cache=cache)
+        for step in range(3):
+            hs, h_T = gru_forward(x, h0, params, True, cache=cache)
+            dhs = hs - 0.5                       # the loss's gradient (here of 0.5 * |hs - 0.5|^2)
+            dx, dh0, grads = gru_backward(x, h0, params, dhs, None, True, cache=cache)
+            params = GRUParams(**{k: v - 0.1 * getattr(grads, k)
+                                  for k, v in params.arrays().items()})
 
     Each forward given the cache overwrites it, reusing its buffers while B,
     T, D, H, the dtype and the convention stay the same (so a loop allocates
