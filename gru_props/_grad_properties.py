@@ -60,12 +60,12 @@ def contract_failure(case: GradCase, out: GradOutcome, where: str = "") -> Optio
     if out.read_only_write:
         return Failure(
             "inputs_unchanged",
-            f"the function tried to write into an array it was given (the parameter arrays are read-only){where}: "
+            f"the function tried to write into an array it was given (the parameter arrays are read-only){where.rstrip(",")}: "
             f"it {out.error}", case, diagnosis="input_mutated", kind="behaviour", diagnosed=True,
             hints=("Which of your operations work in place (+=, out=, slice assignment)?",
                    "A backward pass reads the parameters; it must not change them (nor x, h0, dhs, dh_T).",
                    "Accumulate into new arrays: dW = np.zeros_like(params.W_z); dW += x_t.T @ da."))
-    return Failure("output_contract", f"the function {what_the_function_did(out.error)}{where}", case,
+    return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
                    kind="contract")
 
 
@@ -380,7 +380,7 @@ def _empty_sequence(ctx: Context, case: GradCase) -> Optional[Failure]:
         out_one = run(ctx, one)
         if out_one.error is not None:
             return contract_failure(one, out_one)
-        failure = contract_failure(case, out, where=" with T = 0 (an empty sequence)")
+        failure = contract_failure(case, out, where=", with T = 0 (an empty sequence),")
         assert failure is not None
         if failure.property == "output_contract":
             failure.property, failure.kind = "empty_sequence", "edge"

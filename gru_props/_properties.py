@@ -58,10 +58,10 @@ def contract_failure(case: GRUCase, out: Outcome, where: str = "") -> Optional[F
         return Failure(
             "inputs_unchanged",
             "the function tried to write into an array it was given (the parameter arrays are "
-            f"read-only, so the write failed){where}: it {out.error}",
+            f"read-only, so the write failed){where.rstrip(",")}: it {out.error}",
             case, diagnosis="input_mutated", kind="behaviour", hints=_READ_ONLY_HINTS, diagnosed=True,
         )
-    return Failure("output_contract", f"the function {what_the_function_did(out.error)}{where}", case,
+    return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
                    kind="contract")
 
 
@@ -421,7 +421,7 @@ def _empty_sequence(ctx: Context, case: GRUCase) -> Optional[Failure]:
         out_one = run(ctx, one)
         if out_one.error is not None:
             return contract_failure(one, out_one)
-        failure = contract_failure(case, out, where=" with T = 0 (an empty sequence)")
+        failure = contract_failure(case, out, where=", with T = 0 (an empty sequence),")
         assert failure is not None
         if failure.property == "output_contract":
             failure.property, failure.kind = "empty_sequence", "edge"

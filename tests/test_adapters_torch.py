@@ -571,3 +571,21 @@ def test_torch_cell_says_it_is_a_step_function():
 def test_docstring_examples_run():
     result = doctest.testmod(adapters, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 40 and result.failed == 0
+
+
+def test_check_gradients_runs_through_the_layout_adapters():
+    from gru_props import ImplementationError, check_gradients
+
+    fn, reset_after = BACKWARDS["torch_layout, dict"]
+    # (autograd_backward above returns None gradients at T = 0: not the point here)
+    every_step = ["output_contract", "gradients_match_reference", "gradients_with_loss_on_last_state",
+                  "inputs_unchanged", "deterministic"]
+    report = check_gradients(fn, profile="ci", max_examples=8, properties=every_step)
+    assert report.reset_after is reset_after and report.kind == "gradients"
+    # the same learner's backward of a Chung-form forward is not the contract's gradient
+    wrong = torch_layout(autograd_backward(
+        lambda *a: torch_tensor_gru(*a, reverse=True),
+        lambda g: dict(zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), g))))
+    with pytest.raises(ImplementationError) as info:
+        check_gradients(wrong, profile="ci", max_examples=8, properties=["gradients_match_reference"])
+    assert info.value.parameter is not None and "torch_layout(" in str(info.value)
