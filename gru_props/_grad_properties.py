@@ -60,7 +60,7 @@ def contract_failure(case: GradCase, out: GradOutcome, where: str = "") -> Optio
     if out.read_only_write:
         return Failure(
             "inputs_unchanged",
-            f"the function tried to write into an array it was given (the parameter arrays are read-only){where.rstrip(",")}: "
+            f"the function tried to write into an array it was given (the parameter arrays are read-only){where.rstrip(',')}: "
             f"it {out.error}", case, diagnosis="input_mutated", kind="behaviour", diagnosed=True,
             hints=("Which of your operations work in place (+=, out=, slice assignment)?",
                    "A backward pass reads the parameters; it must not change them (nor x, h0, dhs, dh_T).",

@@ -58,7 +58,7 @@ def contract_failure(case: GRUCase, out: Outcome, where: str = "") -> Optional[F
         return Failure(
             "inputs_unchanged",
             "the function tried to write into an array it was given (the parameter arrays are "
-            f"read-only, so the write failed){where.rstrip(",")}: it {out.error}",
+            f"read-only, so the write failed){where.rstrip(',')}: it {out.error}",
             case, diagnosis="input_mutated", kind="behaviour", hints=_READ_ONLY_HINTS, diagnosed=True,
         )
     return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
