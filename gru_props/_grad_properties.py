@@ -225,11 +225,14 @@ def gradient_failure(prop: str, what: str, case: GradCase, out: GradOutcome, exp
                      wrong: List[Tuple[str, Mismatch, float]], conv: Optional[Convention], step: bool) -> Failure:
     name, mm, _ = wrong[0]
     idx = mm.worst_abs_index
-    rel = abs(mm.got_at_worst - mm.expected_at_worst) / max(abs(mm.expected_at_worst), 1e-300)
+    if mm.expected_at_worst != 0:
+        rel = abs(mm.got_at_worst - mm.expected_at_worst) / abs(mm.expected_at_worst)
+        errors = f"absolute error {mm.worst_abs:.3g}, relative {rel:.3g}"
+    else:
+        errors = f"absolute error {mm.worst_abs:.3g}; the expected value is 0"
     message = (f"{what}\nThe worst is {_index_text(name, idx, step)} ({element_meaning(name, idx, step)}): "
-               f"expected {mm.expected_at_worst!r}, got {mm.got_at_worst!r} (absolute error "
-               f"{mm.worst_abs:.3g}, relative {rel:.3g}); {mm.mismatched} of {mm.total} elements of "
-               f"{display(name, step)} are wrong.")
+               f"expected {mm.expected_at_worst!r}, got {mm.got_at_worst!r} ({errors}); {mm.mismatched} of "
+               f"{mm.total} elements of {display(name, step)} are wrong.")
     others = []
     for other, omm, _ in wrong[1:]:
         oidx = omm.worst_abs_index
