@@ -381,6 +381,11 @@ class Engine:
             if not found:
                 raise
             return found[-1].case, self._flaky(prop, found[-1])
+        except (Hang, BudgetExhausted):
+            if found:  # a hang or the budget while Hypothesis was shrinking: keep the failure, as found
+                found[-1].shrunk = False
+                self._record(found[-1], diagnose=False)
+            raise
         failure = self._evaluate(prop, minimal, counts) or (found[-1] if found else None)
         if failure is None:  # pragma: no cover - find returned a case that no longer fails
             return None
@@ -417,11 +422,15 @@ class Engine:
                 return self._flaky(prop, final)
         return final
 
-    def _record(self, failure: Failure) -> None:
+    def _record(self, failure: Failure, diagnose: bool = True) -> None:
         if failure.property in self.recorded:
             return
-        if not failure.diagnosed:
-            self.contract.diagnose(self.ctx, failure)
+        if diagnose and not failure.diagnosed:
+            try:
+                self.contract.diagnose(self.ctx, failure)
+            except (Hang, BudgetExhausted):
+                self.recorded[failure.property] = failure  # undiagnosed, but not lost
+                raise
             failure.diagnosed = True
         if failure.diagnosis == "nondeterministic" and any(
                 f.diagnosis == "nondeterministic" for f in self.recorded.values()):
@@ -448,7 +457,13 @@ class Engine:
                         break
                     case, failure = hit
                     if failure.shrunk and failure.diagnosis != "nondeterministic":
-                        failure = self._shrink(prop, case, failure)
+                        try:
+                            failure = self._shrink(prop, case, failure)
+                        except (Hang, BudgetExhausted):
+                            # Keep what was found, as found, before reporting the hang or the budget.
+                            failure.shrunk = False
+                            self._record(failure, diagnose=False)
+                            raise
                     self._record(failure)
                     if failure.property == prop.name:
                         status = "failed"

@@ -385,3 +385,35 @@ def test_the_pytest_plugin_registers_the_profiles_and_the_option(pytester):
     result = pytester.runpytest_subprocess("test_option.py", "--gru-props-profile", "ci", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert "gru_props profile: ci" in result.stdout.str()
+
+
+def test_a_failure_found_before_the_budget_runs_out_is_kept():
+    calls = []
+
+    def wrong_then_slow(x, h0, p):  # wrong on every case; fast until the failure is found, then slow
+        calls.append(1)
+        if len(calls) > 2:
+            time.sleep(0.3)
+        hs, h = zoo.none_and_empty_gru(x, h0, p)
+        return hs + 0.5, h
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(wrong_then_slow, profile="ci", reset_after=False, max_seconds=1.5,
+                             properties=["matches_reference"])
+    err = info.value
+    assert err.property == "matches_reference" and not err.failures[0].shrunk
+    assert not err.report.complete and "max_seconds" in str(err)
+
+
+def test_a_hang_while_shrinking_keeps_the_failure_already_found():
+    def wrong_then_hangs_on_small_cases(x, h0, p):
+        if x.shape[1] < 3:
+            while True:
+                time.sleep(0.01)
+        return zoo.reversed_interpolation(x, h0, p)
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(wrong_then_hangs_on_small_cases, profile="ci", timeout=0.3, reset_after=False,
+                             properties=["matches_reference"], sizes={"T": 8})
+    props = [f.property for f in info.value.failures]
+    assert "output_contract" in props
