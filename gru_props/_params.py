@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 
@@ -36,9 +36,195 @@ _RECURRENT = ("U_z", "U_r", "U_n")
 _BIASES = ("b_z", "b_r", "b_n", "b_hn")
 _FIELDS = _WEIGHTS + _RECURRENT + _BIASES
 
+_P = TypeVar("_P", bound="_GateParams")
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class GRUParams:
+
+class _GateParams:
+    """What ``GRUParams`` and ``gru_props.lstm.LSTMParams`` share: frozen per-gate arrays.
+
+    A subclass is a frozen dataclass (``eq=False, repr=False``) whose fields
+    are the arrays. It names them in class attributes: ``_KIND`` (its name in
+    messages), ``_WEIGHTS`` (input weights, (D, H)), ``_RECURRENT`` (recurrent
+    weights, (H, H)), ``_BIASES`` ((H,)) and ``_FIELDS`` (all of them in SPEC
+    order); the first input weight gives D and H. It may override ``_dims``
+    and ``_shape_message`` to infer D and H, and to word a wrong shape, its own way.
+    """
+
+    _KIND: ClassVar[str]
+    _WEIGHTS: ClassVar[Tuple[str, ...]]
+    _RECURRENT: ClassVar[Tuple[str, ...]]
+    _BIASES: ClassVar[Tuple[str, ...]]
+    _FIELDS: ClassVar[Tuple[str, ...]]
+
+    def __post_init__(self) -> None:
+        kind, first = self._KIND, self._WEIGHTS[0]
+        arrays = {name: as_real_array(f"{kind}.{name}", getattr(self, name)) for name in self._FIELDS}
+        W = arrays[first]
+        if W.ndim != 2:
+            raise ValueError(f"{kind}.{first}: expected a 2-D array of shape (D, H); got shape {W.shape}.")
+        if W.shape[1] < 1:
+            raise ValueError(
+                f"{kind}.{first}: expected shape (D, H) with H >= 1 hidden units; got {W.shape}."
+            )
+        D, H = self._dims(arrays)
+        for name, (shape, text) in self._shapes(D, H).items():
+            got = arrays[name].shape
+            if got != shape:
+                raise ValueError(self._shape_message(name, got, text, arrays, D, H))
+        dtype = compute_dtype(*(a.dtype for a in arrays.values()))
+        for name, arr in arrays.items():
+            object.__setattr__(self, name, _immutable(arr, dtype))
+        object.__setattr__(self, "_cache", {})
+
+    @classmethod
+    def _dims(cls, arrays: Mapping[str, np.ndarray]) -> Tuple[int, int]:
+        """D and H of the fields (the first input weight's (D, H), checked to be 2-D with H >= 1)."""
+        D, H = arrays[cls._WEIGHTS[0]].shape
+        return D, H
+
+    @classmethod
+    def _shape_message(cls, name: str, got: Tuple[int, ...], text: str,
+                       arrays: Mapping[str, np.ndarray], D: int, H: int) -> str:
+        """The message for field ``name`` of shape ``got`` where ``text`` (e.g. "(H, H) = (4, 4)") was expected."""
+        return (
+            f"{cls._KIND}.{name}: expected shape {text}, as set by {cls._WEIGHTS[0]} of shape "
+            f"(D, H) = ({D}, {H}); got {got}."
+        )
+
+    @classmethod
+    def _shapes(cls, D: int, H: int) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+        """Each field's shape for input size D and hidden size H, with that shape in words, in SPEC order."""
+        shapes: Dict[str, Tuple[Tuple[int, ...], str]] = {}
+        shapes.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in cls._WEIGHTS})
+        shapes.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in cls._RECURRENT})
+        shapes.update({n: ((H,), f"(H,) = ({H},)") for n in cls._BIASES})
+        return shapes
+
+    # ------------------------------------------------------ copies and pickles
+    # The parameters never change, so the fast tiers cache arrays prepared
+    # from them in ``_cache``. Their arrays live in immutable ``bytes`` (see
+    # _immutable), so no one can edit them behind the cache's back. Copies and
+    # pickles are rebuilt through the constructor: read-only arrays again and
+    # a fresh, empty cache (the default protocols would copy ``_cache`` along
+    # and hand out writable arrays).
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (_rebuild, (type(self), self.arrays()))
+
+    def __copy__(self: _P) -> _P:
+        return type(self)(**self.arrays())
+
+    def __deepcopy__(self: _P, memo: Dict[int, Any]) -> _P:
+        return type(self)(**self.arrays())
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def D(self) -> int:
+        """Input features D."""
+        return int(getattr(self, self._WEIGHTS[0]).shape[0])
+
+    @property
+    def H(self) -> int:
+        """Hidden units H."""
+        return int(getattr(self, self._WEIGHTS[0]).shape[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The common dtype of every array (float32 or float64, usually)."""
+        return getattr(self, self._WEIGHTS[0]).dtype
+
+    def __repr__(self) -> str:
+        return f"{self._KIND}(D={self.D}, H={self.H}, dtype={self.dtype})"
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """Every array by field name, in SPEC order: W_*, U_*, then b_*.
+
+        Ten for a ``GRUParams`` (``b_hn`` last), twelve for an ``LSTMParams``
+        (gates i, f, g, o).
+        """
+        return {name: getattr(self, name) for name in self._FIELDS}
+
+    def astype(self: _P, dtype: Any) -> _P:
+        """A copy with every array cast to ``dtype`` (e.g. ``np.float32``).
+
+        Raises:
+            TypeError: ``dtype`` is not a floating dtype.
+        """
+        dt = _float_dtype(dtype)
+        return type(self)(**{k: v.astype(dt) for k, v in self.arrays().items()})
+
+    def replace(self: _P, **changes: Any) -> _P:
+        """A copy with the named arrays replaced (shapes are checked again).
+
+        For example ``params.replace(b_f=params.b_f + 1.0)`` gives an LSTM a
+        forget-gate bias of 1 more (Keras' ``unit_forget_bias``, Jozefowicz et
+        al. 2015).
+
+        Raises:
+            TypeError: an unknown field name.
+            ValueError: a replaced array of the wrong shape.
+        """
+        unknown = set(changes) - set(self._FIELDS)
+        if unknown:
+            raise TypeError(
+                f"{self._KIND}.replace: unknown field(s) {sorted(unknown)}; fields are {list(self._FIELDS)}."
+            )
+        return type(self)(**{**self.arrays(), **changes})
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def random(
+        cls: Type[_P],
+        D: int,
+        H: int,
+        *,
+        seed: Union[int, np.random.Generator, None] = 0,
+        scale: Optional[float] = None,
+        dtype: Any = np.float64,
+    ) -> _P:
+        """Seeded random parameters, uniform in [-scale, scale].
+
+        ``scale`` defaults to ``1/sqrt(H)``, PyTorch's initialisation of
+        ``torch.nn.GRU`` and ``torch.nn.LSTM`` (every weight and bias, so an
+        LSTM's forget-gate bias starts near 0; add 1 with ``replace`` for Keras'
+        ``unit_forget_bias``). The same ``seed`` always gives the same
+        parameters; fields are drawn in SPEC order.
+
+        Raises:
+            TypeError / ValueError: ``D`` or ``H`` not an integer (D >= 0,
+                H >= 1), ``scale`` not a number, negative or not finite,
+                ``dtype`` not floating.
+        """
+        D = check_positive_int("D", D, minimum=0)
+        H = check_positive_int("H", H, minimum=1)
+        if scale is None:
+            scale = 1.0 / np.sqrt(H)
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
+            raise TypeError(f"scale: expected a finite number >= 0 or None; got {scale!r}.")
+        if not np.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale: expected a finite number >= 0; got {scale!r}.")
+        dt = _float_dtype(dtype)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return cls(**{n: rng.uniform(-scale, scale, size=s).astype(dt)
+                      for n, (s, _) in cls._shapes(D, H).items()})
+
+    @classmethod
+    def zeros(cls: Type[_P], D: int, H: int, *, dtype: Any = np.float64) -> _P:
+        """All-zero parameters (every gate at 0.5, candidate 0: the state decays by half a step)."""
+        return cls.random(D, H, scale=0.0, dtype=dtype)
+
+    # ---------------------------------------------------------- layout helper
+    def _stacked(self, order: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """W_*, U_* and b_* of the gates in ``order``, stacked in columns: (D, nH), (H, nH), (nH,)."""
+        return (
+            np.concatenate([getattr(self, f"W_{g}") for g in order], axis=1),
+            np.concatenate([getattr(self, f"U_{g}") for g in order], axis=1),
+            np.concatenate([getattr(self, f"b_{g}") for g in order]),
+        )
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class GRUParams(_GateParams):
     """The parameters of a single-layer, one-direction GRU, one array per gate.
 
     ====================  ======  =====================================
@@ -78,117 +264,35 @@ class GRUParams:
     b_n: np.ndarray
     b_hn: np.ndarray
 
-    def __post_init__(self) -> None:
-        arrays = {name: as_real_array(f"GRUParams.{name}", getattr(self, name)) for name in _FIELDS}
-        D, H = _infer_dims(arrays)
-        expected = {}
-        expected.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in _WEIGHTS})
-        expected.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in _RECURRENT})
-        expected.update({n: ((H,), f"(H,) = ({H},)") for n in _BIASES})
-        for name, (shape, text) in expected.items():
-            got = arrays[name].shape
-            if got != shape:
-                raise ValueError(_shape_message(name, got, shape, text, arrays, D, H))
-        dtype = compute_dtype(*(a.dtype for a in arrays.values()))
-        for name, arr in arrays.items():
-            object.__setattr__(self, name, _immutable(arr, dtype))
-        object.__setattr__(self, "_cache", {})
+    _KIND = "GRUParams"
+    _WEIGHTS = _WEIGHTS
+    _RECURRENT = _RECURRENT
+    _BIASES = _BIASES
+    _FIELDS = _FIELDS
 
-    # ------------------------------------------------------ copies and pickles
-    # A GRUParams never changes, so Level 3 caches arrays prepared from it in
-    # ``_cache``. Its arrays live in immutable ``bytes`` (see _immutable), so
-    # no one can edit them behind the cache's back. Copies and pickles are
-    # rebuilt through the constructor: read-only arrays again and a fresh,
-    # empty cache (the default protocols would copy ``_cache`` along and hand
-    # out writable arrays).
+    @classmethod
+    def _dims(cls, arrays: Mapping[str, np.ndarray]) -> Tuple[int, int]:
+        """D and H as most fields agree on them (see ``_infer_dims``)."""
+        return _infer_dims(arrays)
 
-    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
-        return (_rebuild, (type(self), self.arrays()))
-
-    def __copy__(self) -> "GRUParams":
-        return type(self)(**self.arrays())
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "GRUParams":
-        return type(self)(**self.arrays())
-
-    # ------------------------------------------------------------------ shape
-    @property
-    def D(self) -> int:
-        """Input features D."""
-        return int(self.W_z.shape[0])
-
-    @property
-    def H(self) -> int:
-        """Hidden units H."""
-        return int(self.W_z.shape[1])
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The common dtype of every array (float32 or float64, usually)."""
-        return self.W_z.dtype
-
-    def __repr__(self) -> str:
-        return f"GRUParams(D={self.D}, H={self.H}, dtype={self.dtype})"
-
-    def arrays(self) -> Dict[str, np.ndarray]:
-        """The ten arrays by field name, in SPEC order."""
-        return {name: getattr(self, name) for name in _FIELDS}
-
-    def astype(self, dtype: Any) -> "GRUParams":
-        """A copy with every array cast to ``dtype`` (e.g. ``np.float32``)."""
-        dt = np.dtype(dtype)
-        if dt.kind != "f":
-            raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
-        return GRUParams(**{k: v.astype(dt) for k, v in self.arrays().items()})
-
-    def replace(self, **changes: Any) -> "GRUParams":
-        """A copy with the named arrays replaced (shapes are checked again)."""
-        unknown = set(changes) - set(_FIELDS)
-        if unknown:
-            raise TypeError(
-                f"GRUParams.replace: unknown field(s) {sorted(unknown)}; fields are {list(_FIELDS)}."
+    @classmethod
+    def _shape_message(cls, name: str, got: Tuple[int, ...], text: str,
+                       arrays: Mapping[str, np.ndarray], D: int, H: int) -> str:
+        """Says "looks transposed" (and which other weights do too) when ``got`` is the expected shape reversed."""
+        shapes = {n: s for n, (s, _) in cls._shapes(D, H).items()}
+        if len(got) == 2 and got == shapes[name][::-1] != shapes[name]:
+            also = [n for n in _WEIGHTS + _RECURRENT
+                    if n != name and arrays[n].shape == shapes[n][::-1] != shapes[n]]
+            more = f" ({', '.join(also)} look transposed too)" if also else ""
+            return (
+                f"GRUParams.{name}: got {got}, expected {text}: it looks transposed{more}; pass "
+                f"{name}.T (or wrap your function with gru_props.adapters.transposed_weights, "
+                f"which hands it W_* as (H, D) and U_* as (H, H))."
             )
-        return GRUParams(**{**self.arrays(), **changes})
-
-    # ------------------------------------------------------------ construction
-    @classmethod
-    def random(
-        cls,
-        D: int,
-        H: int,
-        *,
-        seed: Union[int, np.random.Generator, None] = 0,
-        scale: Optional[float] = None,
-        dtype: Any = np.float64,
-    ) -> "GRUParams":
-        """Seeded random parameters, uniform in [-scale, scale].
-
-        ``scale`` defaults to ``1/sqrt(H)``, PyTorch's initialisation. The same
-        ``seed`` always gives the same parameters.
-
-        Raises:
-            TypeError / ValueError: ``D`` or ``H`` not a positive integer (D may be 0),
-                ``scale`` negative or not finite, ``dtype`` not floating.
-        """
-        D = check_positive_int("D", D, minimum=0)
-        H = check_positive_int("H", H, minimum=1)
-        if scale is None:
-            scale = 1.0 / np.sqrt(H)
-        if not np.isfinite(scale) or scale < 0:
-            raise ValueError(f"scale: expected a finite number >= 0; got {scale!r}.")
-        dt = np.dtype(dtype)
-        if dt.kind != "f":
-            raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        shapes = {n: (D, H) for n in _WEIGHTS}
-        shapes.update({n: (H, H) for n in _RECURRENT})
-        shapes.update({n: (H,) for n in _BIASES})
-        return cls(**{n: rng.uniform(-scale, scale, size=s).astype(dt) for n, s in shapes.items()})
-
-    @classmethod
-    def zeros(cls, D: int, H: int, *, dtype: Any = np.float64) -> "GRUParams":
-        """All-zero parameters (every gate at 0.5, candidate 0)."""
-        return cls.random(D, H, scale=0.0, dtype=dtype)
+        return (
+            f"GRUParams.{name}: expected shape {text}, as the other fields agree on D = {D} "
+            f"and H = {H}; got {got}."
+        )
 
     # ----------------------------------------------------------------- PyTorch
     @classmethod
@@ -246,18 +350,9 @@ class GRUParams:
         _three_gates(w_ih_key, w_ih, "(3H, D)", H)
         if w_hh.shape != (3 * H, H):
             raise ValueError(f"{w_hh_key}: expected shape (3H, H) = ({3 * H}, {H}); got {w_hh.shape}.")
-        zeros = np.zeros(3 * H, dtype=w_ih.dtype)
-        b_ih = _to_numpy(b_ih_key, state[b_ih_key]) if b_ih_key in state else zeros
-        b_hh = _to_numpy(b_hh_key, state[b_hh_key]) if b_hh_key in state else zeros
-        for key, b in ((b_ih_key, b_ih), (b_hh_key, b_hh)):
-            if b.shape != (3 * H,):
-                raise ValueError(f"{key}: expected shape (3H,) = ({3 * H},); got {b.shape}.")
-        r, z, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
-        return cls(
-            W_z=w_ih[z].T, W_r=w_ih[r].T, W_n=w_ih[n].T,
-            U_z=w_hh[z].T, U_r=w_hh[r].T, U_n=w_hh[n].T,
-            b_z=b_ih[z] + b_hh[z], b_r=b_ih[r] + b_hh[r], b_n=b_ih[n], b_hn=b_hh[n],
-        )
+        b_ih = _bias_or_zeros(state, b_ih_key, 3, H, w_ih.dtype)
+        b_hh = _bias_or_zeros(state, b_hh_key, 3, H, w_ih.dtype)
+        return cls._from_rows("rzn", w_ih, w_hh, b_ih, b_hh)
 
     def to_torch(self) -> Dict[str, Any]:
         """A ``state_dict`` for ``torch.nn.GRU(D, H)``: load it with ``gru.load_state_dict``.
@@ -266,13 +361,11 @@ class GRUParams:
         Requires torch (the ``reference`` extra).
         """
         torch = _import_optional("torch", "to_torch")
-        w_ih = np.concatenate([self.W_r, self.W_z, self.W_n], axis=1).T
-        w_hh = np.concatenate([self.U_r, self.U_z, self.U_n], axis=1).T
-        b_ih = np.concatenate([self.b_r, self.b_z, self.b_n])
+        w_ih, w_hh, b_ih = self._stacked("rzn")
         b_hh = np.concatenate([np.zeros_like(self.b_r), np.zeros_like(self.b_z), self.b_hn])
         return {
             k: torch.from_numpy(np.ascontiguousarray(v))
-            for k, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh),
+            for k, v in (("weight_ih_l0", w_ih.T), ("weight_hh_l0", w_hh.T),
                          ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh))
         }
 
@@ -311,12 +404,7 @@ class GRUParams:
                     f"bias: expected shape (3H,) = ({3 * H},) for reset_after=False or "
                     f"(2, 3H) = (2, {3 * H}) for reset_after=True; got {b.shape}."
                 )
-        z, r, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
-        return cls(
-            W_z=k[:, z], W_r=k[:, r], W_n=k[:, n],
-            U_z=rk[:, z], U_r=rk[:, r], U_n=rk[:, n],
-            b_z=b_in[z] + b_rec[z], b_r=b_in[r] + b_rec[r], b_n=b_in[n], b_hn=b_rec[n],
-        )
+        return cls._from_rows("zrn", k.T, rk.T, b_in, b_rec)
 
     def to_keras(self, reset_after: bool = True) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(kernel, recurrent_kernel, bias)`` for ``keras.layers.GRU(H, reset_after=...)``.
@@ -324,13 +412,10 @@ class GRUParams:
         With ``reset_after=False`` Keras has no recurrent bias, so ``b_hn`` is
         folded into the candidate bias (exact in that convention).
         """
-        kernel = np.concatenate([self.W_z, self.W_r, self.W_n], axis=1)
-        recurrent = np.concatenate([self.U_z, self.U_r, self.U_n], axis=1)
+        kernel, recurrent, b = self._stacked("zrn")
         if reset_after:
-            bias = np.stack([
-                np.concatenate([self.b_z, self.b_r, self.b_n]),
-                np.concatenate([np.zeros_like(self.b_z), np.zeros_like(self.b_r), self.b_hn]),
-            ])
+            b_rec = np.concatenate([np.zeros_like(self.b_z), np.zeros_like(self.b_r), self.b_hn])
+            bias = np.stack([b, b_rec])
         else:
             bias = np.concatenate([self.b_z, self.b_r, self.b_n + self.b_hn])
         return kernel, recurrent, bias
@@ -350,38 +435,36 @@ class GRUParams:
             ValueError: num_directions other than 1, or inconsistent shapes.
         """
         W_in, R_in = as_real_array("W", W), as_real_array("R", R)
-        R = _drop_direction_axis("R", R_in, "(1, 3H, H)", 2)
+        R = _drop_direction_axis("R", R_in, "(1, 3H, H)", 2, "GRUParams")
         if R.ndim != 2 or R.shape[0] % 3 or R.shape[0] != 3 * R.shape[1]:
             raise ValueError(f"R: expected shape (1, 3H, H) (three stacked gates); got {R_in.shape}.")
         H = R.shape[1]
-        W = _drop_direction_axis("W", W_in, "(1, 3H, D)", 2)
+        W = _drop_direction_axis("W", W_in, "(1, 3H, D)", 2, "GRUParams")
         if W.ndim != 2 or W.shape[0] != 3 * H:
             raise ValueError(
                 f"W: expected shape (1, 3H, D) with H = {H} (from R), that is (1, {3 * H}, D); "
                 f"got {W_in.shape}."
             )
-        if B is None:
-            B = np.zeros(6 * H, dtype=compute_dtype(W.dtype, R.dtype))
-        else:
-            B_in = as_real_array("B", B)
-            B = _drop_direction_axis("B", B_in, f"(1, 6H) = (1, {6 * H})", 1)
-            if B.shape != (6 * H,):
-                raise ValueError(f"B: expected shape (1, 6H) = (1, {6 * H}); got {B_in.shape}.")
-        z, r, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
-        Wb, Rb = B[: 3 * H], B[3 * H:]
-        return cls(
-            W_z=W[z].T, W_r=W[r].T, W_n=W[n].T,
-            U_z=R[z].T, U_r=R[r].T, U_n=R[n].T,
-            b_z=Wb[z] + Rb[z], b_r=Wb[r] + Rb[r], b_n=Wb[n], b_hn=Rb[n],
-        )
+        Wb, Rb = _onnx_bias(B, 3, H, compute_dtype(W.dtype, R.dtype), "GRUParams")
+        return cls._from_rows("zrn", W, R, Wb, Rb)
 
     def to_onnx(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(W, R, B)`` for an ONNX ``GRU`` node: (1, 3H, D), (1, 3H, H), (1, 6H)."""
-        W = np.concatenate([self.W_z, self.W_r, self.W_n], axis=1).T[None]
-        R = np.concatenate([self.U_z, self.U_r, self.U_n], axis=1).T[None]
+        W, R, b = self._stacked("zrn")
         zero = np.zeros_like(self.b_z)
-        B = np.concatenate([self.b_z, self.b_r, self.b_n, zero, zero, self.b_hn])[None]
-        return np.ascontiguousarray(W), np.ascontiguousarray(R), B
+        B = np.concatenate([b, zero, zero, self.b_hn])[None]
+        return np.ascontiguousarray(W.T[None]), np.ascontiguousarray(R.T[None]), B
+
+    @classmethod
+    def _from_rows(cls, order: str, w: np.ndarray, r: np.ndarray,
+                   b_in: np.ndarray, b_rec: np.ndarray) -> "GRUParams":
+        """From gate-stacked rows w (3H, D), r (3H, H), input and recurrent biases (3H,), in ``order``.
+
+        The biases add up per gate, except the candidate's recurrent one: that is ``b_hn``.
+        """
+        n = _gate_rows(order, r.shape[1])["n"]
+        fields = _split_gates(order, w, r, b_in + b_rec)
+        return cls(**{**fields, "b_n": b_in[n], "b_hn": b_rec[n]})
 
 
 _TORCH_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -441,17 +524,70 @@ def _three_gates(name: str, arr: np.ndarray, expected: str, H: Optional[int] = N
     return arr.shape[0] // 3
 
 
-def _drop_direction_axis(name: str, arr: np.ndarray, expected: str, ndim: int) -> np.ndarray:
-    """``arr`` without ONNX's leading num_directions axis (``ndim`` is the rank without it)."""
+def _drop_direction_axis(name: str, arr: np.ndarray, expected: str, ndim: int, kind: str) -> np.ndarray:
+    """``arr`` without ONNX's leading num_directions axis (``ndim`` is the rank without it).
+
+    ``kind`` (``"GRUParams"``, ``"LSTMParams"``) names the class in the message.
+    """
     if arr.ndim == ndim + 1:
         if arr.shape[0] != 1:
             raise ValueError(
                 f"{name}: expected shape {expected} with num_directions = 1; got {arr.shape}. "
-                f"GRUParams holds one direction: convert {name}[0:1] (forward) and {name}[1:2] "
+                f"{kind} holds one direction: convert {name}[0:1] (forward) and {name}[1:2] "
                 f"(reverse) separately."
             )
         return arr[0]
     return arr
+
+
+def _onnx_bias(B: Any, gates: int, H: int, dtype: np.dtype, kind: str) -> Tuple[np.ndarray, np.ndarray]:
+    """ONNX's ``B`` (1, 2nH) for n = ``gates`` as its halves (Wb, Rb), each (nH,); ``None`` gives zeros of ``dtype``."""
+    if B is None:
+        zeros = np.zeros(gates * H, dtype=dtype)
+        return zeros, zeros
+    B_in = as_real_array("B", B)
+    width = f"(1, {2 * gates}H) = (1, {2 * gates * H})"
+    B = _drop_direction_axis("B", B_in, width, 1, kind)
+    if B.shape != (2 * gates * H,):
+        raise ValueError(f"B: expected shape {width}; got {B_in.shape}.")
+    return B[: gates * H], B[gates * H:]
+
+
+def _bias_or_zeros(state: Mapping[str, Any], key: str, gates: int, H: int, dtype: np.dtype) -> np.ndarray:
+    """The (nH,) bias ``state[key]`` for n = ``gates``, or zeros of ``dtype`` when a layer has none (``bias=False``)."""
+    if key not in state:
+        return np.zeros(gates * H, dtype=dtype)
+    b = _to_numpy(key, state[key])
+    if b.shape != (gates * H,):
+        raise ValueError(f"{key}: expected shape ({gates}H,) = ({gates * H},); got {b.shape}.")
+    return b
+
+
+def _gate_rows(order: Sequence[str], H: int) -> Dict[str, slice]:
+    """Where each gate of ``order`` sits along a gate-stacked (nH) axis."""
+    return {gate: slice(k * H, (k + 1) * H) for k, gate in enumerate(order)}
+
+
+def _split_gates(order: Sequence[str], w: np.ndarray, r: np.ndarray, b: np.ndarray) -> Dict[str, np.ndarray]:
+    """Fields ``W_g`` (D, H), ``U_g`` (H, H), ``b_g`` (H,) of each gate g from the gate-stacked
+    rows w (nH, D), r (nH, H) and b (nH,), gates in ``order``."""
+    fields: Dict[str, np.ndarray] = {}
+    for gate, rows in _gate_rows(order, r.shape[1]).items():
+        fields[f"W_{gate}"] = w[rows].T
+        fields[f"U_{gate}"] = r[rows].T
+        fields[f"b_{gate}"] = b[rows]
+    return fields
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype; ``TypeError`` for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dtype!r}.") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
+    return dt
 
 
 def _import_optional(module: str, what: str) -> Any:
@@ -480,17 +616,10 @@ def _infer_dims(arrays: Mapping[str, np.ndarray]) -> Tuple[int, int]:
     H comes from the square recurrent weights and the biases (their shapes do
     not depend on orientation), D from the input weights read either way
     round; ties go to ``W_z``. A wholly transposed set of W_* is then blamed
-    as transposed, not as a mismatch of U_z.
+    as transposed, not as a mismatch of U_z. ``W_z`` is already known to be
+    2-D with at least one column.
     """
     W_z = arrays["W_z"]
-    if W_z.ndim != 2:
-        raise ValueError(
-            f"GRUParams.W_z: expected a 2-D array of shape (D, H); got shape {W_z.shape}."
-        )
-    if W_z.shape[1] < 1:
-        raise ValueError(
-            f"GRUParams.W_z: expected shape (D, H) with H >= 1 hidden units; got {W_z.shape}."
-        )
     votes = [a.shape[0] for n in _RECURRENT for a in [arrays[n]] if a.ndim == 2 and a.shape[0] == a.shape[1]]
     votes += [a.shape[0] for n in _BIASES for a in [arrays[n]] if a.ndim == 1]
     H = _most_common(votes, prefer=W_z.shape[1]) if votes else W_z.shape[1]
@@ -510,39 +639,13 @@ def _infer_dims(arrays: Mapping[str, np.ndarray]) -> Tuple[int, int]:
     return D, H
 
 
-def _shape_message(name: str, got: Tuple[int, ...], shape: Tuple[int, ...], text: str,
-                   arrays: Mapping[str, np.ndarray], D: int, H: int) -> str:
-    if len(got) == 2 and got == shape[::-1] and got != shape:
-        also = [n for n in _WEIGHTS + _RECURRENT
-                if n != name and arrays[n].shape == _expected_shape(n, D, H)[::-1] != _expected_shape(n, D, H)]
-        more = f" ({', '.join(also)} look transposed too)" if also else ""
-        return (
-            f"GRUParams.{name}: got {got}, expected {text}: it looks transposed{more}; pass "
-            f"{name}.T (or wrap your function with gru_props.adapters.transposed_weights, "
-            f"which hands it W_* as (H, D) and U_* as (H, H))."
-        )
-    return (
-        f"GRUParams.{name}: expected shape {text}, as the other fields agree on D = {D} "
-        f"and H = {H}; got {got}."
-    )
-
-
-def _expected_shape(name: str, D: int, H: int) -> Tuple[int, ...]:
-    """The shape of field ``name`` for input size D and hidden size H."""
-    if name in _WEIGHTS:
-        return (D, H)
-    if name in _RECURRENT:
-        return (H, H)
-    return (H,)
-
-
 def _immutable(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A copy of ``arr`` in ``dtype`` backed by ``bytes``: read-only for good.
 
     NumPy refuses ``setflags(write=True)`` on an array (or any view of it)
     whose memory belongs to an immutable ``bytes`` object, so nothing can
-    change a ``GRUParams`` behind the back of Level 3's prepared-weights
-    cache. Measured (benchmarks/bench_adapters.py): construction costs the
+    change a ``GRUParams`` (or an ``LSTMParams``) behind the back of the
+    fast tiers' prepared-weights cache. Measured (benchmarks/bench_adapters.py): construction costs the
     same as a plain copy within noise (+0.2 us per array), and the tiers run
     at the same speed on such arrays.
     """
@@ -550,7 +653,7 @@ def _immutable(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.frombuffer(data.tobytes(), dtype=dtype).reshape(arr.shape)
 
 
-def _rebuild(cls: type, arrays: Dict[str, np.ndarray]) -> "GRUParams":
+def _rebuild(cls: Type[_P], arrays: Dict[str, np.ndarray]) -> _P:
     return cls(**arrays)
 
 

@@ -23,12 +23,20 @@ peephole weights ``P`` have no counterpart here (PyTorch and Keras have none).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, NamedTuple, Tuple
 
 import numpy as np
 
-from gru_props._params import _import_optional, _to_numpy
-from gru_props._validation import as_real_array, check_positive_int, compute_dtype
+from gru_props._params import (
+    _bias_or_zeros,
+    _drop_direction_axis,
+    _GateParams,
+    _import_optional,
+    _onnx_bias,
+    _split_gates,
+    _to_numpy,
+)
+from gru_props._validation import as_real_array, compute_dtype
 
 __all__ = ["LSTMParams"]
 
@@ -38,14 +46,29 @@ _RECURRENT = tuple(f"U_{g}" for g in GATES)
 _BIASES = tuple(f"b_{g}" for g in GATES)
 FIELDS = _WEIGHTS + _RECURRENT + _BIASES
 
-# Where each gate sits in a framework's stacked (4H) axis.
-_TORCH_ORDER = ("i", "f", "g", "o")
-_KERAS_ORDER = ("i", "f", "g", "o")  # Keras calls the candidate "c"
-_ONNX_ORDER = ("i", "o", "f", "g")  # ONNX's "iofc"; c is the candidate
+
+class _Layout(NamedTuple):
+    """A framework's gate-stacked weights, seen with the gates in rows: their order, names and shapes."""
+
+    order: Tuple[str, ...]  # the gates along the stacked (4H) axis
+    w: str  # the input weights' name, e.g. "weight_ih_l0"
+    w_shape: str  # their shape in words, e.g. "(4H, D)"
+    w_that_is: str  # that shape for a known H, "{}" standing for 4H
+    r: str  # the recurrent weights' name
+    r_shape: str  # their shape in words
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class LSTMParams:
+_TORCH = _Layout(("i", "f", "g", "o"), "weight_ih_l0", "(4H, D)", "({}, D)",
+                 "weight_hh_l0", "(4H, H) with H >= 1")
+# Keras stacks in columns (transposed before the check) and calls the candidate "c".
+_KERAS = _Layout(("i", "f", "g", "o"), "kernel", "(D, 4H)", "(D, {})",
+                 "recurrent_kernel", "(H, 4H) with H >= 1")
+_ONNX = _Layout(("i", "o", "f", "g"), "W", "(1, 4H, D)", "(1, {}, D)",  # ONNX's "iofc"
+                "R", "(1, 4H, H)")
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class LSTMParams(_GateParams):
     """The parameters of a single-layer, one-direction LSTM, one array per gate.
 
     ::
@@ -65,7 +88,10 @@ class LSTMParams:
     Construction copies every array into one common floating dtype (float32
     stays float32, float64 stays float64, integers become float64) and makes
     the copies read-only, so an ``LSTMParams`` never changes after it is built
-    and never aliases the caller's arrays.
+    and never aliases the caller's arrays. The copies sit in immutable memory:
+    ``arr.setflags(write=True)`` raises ``ValueError``. ``copy.copy``,
+    ``copy.deepcopy`` and pickling give a new ``LSTMParams`` with read-only
+    arrays again. To change a field, build a new one: ``params.replace(b_f=...)``.
 
     Raises:
         TypeError: a field is not a real numeric array (complex, boolean,
@@ -88,129 +114,11 @@ class LSTMParams:
     b_g: np.ndarray
     b_o: np.ndarray
 
-    def __post_init__(self) -> None:
-        arrays = {name: as_real_array(f"LSTMParams.{name}", getattr(self, name)) for name in FIELDS}
-        W_i = arrays["W_i"]
-        if W_i.ndim != 2:
-            raise ValueError(
-                f"LSTMParams.W_i: expected a 2-D array of shape (D, H); got shape {W_i.shape}."
-            )
-        D, H = W_i.shape
-        if H < 1:
-            raise ValueError(
-                f"LSTMParams.W_i: expected shape (D, H) with H >= 1 hidden units; got {W_i.shape}."
-            )
-        expected = {}
-        expected.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in _WEIGHTS})
-        expected.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in _RECURRENT})
-        expected.update({n: ((H,), f"(H,) = ({H},)") for n in _BIASES})
-        for name, (shape, text) in expected.items():
-            got = arrays[name].shape
-            if got != shape:
-                raise ValueError(
-                    f"LSTMParams.{name}: expected shape {text}, as set by W_i of shape "
-                    f"(D, H) = ({D}, {H}); got {got}."
-                )
-        dtype = compute_dtype(*(a.dtype for a in arrays.values()))
-        for name, arr in arrays.items():
-            copy = np.array(arr, dtype=dtype, copy=True)
-            copy.setflags(write=False)
-            object.__setattr__(self, name, copy)
-        # Prepared (stacked, scaled) weights of the fast tier, per dtype: safe
-        # to cache because the arrays above never change.
-        object.__setattr__(self, "_cache", {})
-
-    # ------------------------------------------------------------------ shape
-    @property
-    def D(self) -> int:
-        """Input features D."""
-        return int(self.W_i.shape[0])
-
-    @property
-    def H(self) -> int:
-        """Hidden units H."""
-        return int(self.W_i.shape[1])
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The common dtype of every array (float32 or float64, usually)."""
-        return self.W_i.dtype
-
-    def __repr__(self) -> str:
-        return f"LSTMParams(D={self.D}, H={self.H}, dtype={self.dtype})"
-
-    def arrays(self) -> Dict[str, np.ndarray]:
-        """The twelve arrays by field name, in SPEC order (W_*, U_*, b_*; gates i, f, g, o)."""
-        return {name: getattr(self, name) for name in FIELDS}
-
-    def astype(self, dtype: Any) -> "LSTMParams":
-        """A copy with every array cast to ``dtype`` (e.g. ``np.float32``).
-
-        Raises:
-            TypeError: ``dtype`` is not a floating dtype.
-        """
-        dt = _float_dtype(dtype)
-        return LSTMParams(**{k: v.astype(dt) for k, v in self.arrays().items()})
-
-    def replace(self, **changes: Any) -> "LSTMParams":
-        """A copy with the named arrays replaced (shapes are checked again).
-
-        For example ``params.replace(b_f=params.b_f + 1.0)`` adds a forget-gate
-        bias of 1 (Keras' ``unit_forget_bias``, Jozefowicz et al. 2015).
-
-        Raises:
-            TypeError: an unknown field name.
-            ValueError: a replaced array of the wrong shape.
-        """
-        unknown = set(changes) - set(FIELDS)
-        if unknown:
-            raise TypeError(
-                f"LSTMParams.replace: unknown field(s) {sorted(unknown)}; fields are {list(FIELDS)}."
-            )
-        return LSTMParams(**{**self.arrays(), **changes})
-
-    # ------------------------------------------------------------ construction
-    @classmethod
-    def random(
-        cls,
-        D: int,
-        H: int,
-        *,
-        seed: Union[int, np.random.Generator, None] = 0,
-        scale: Optional[float] = None,
-        dtype: Any = np.float64,
-    ) -> "LSTMParams":
-        """Seeded random parameters, uniform in [-scale, scale].
-
-        ``scale`` defaults to ``1/sqrt(H)``, PyTorch's initialisation of
-        ``torch.nn.LSTM`` (every weight and bias, so the forget-gate bias
-        starts near 0; add 1 with ``replace`` for Keras' ``unit_forget_bias``).
-        The same ``seed`` always gives the same parameters; fields are drawn
-        in SPEC order.
-
-        Raises:
-            TypeError / ValueError: ``D`` or ``H`` not an integer (D >= 0,
-                H >= 1), ``scale`` negative or not finite, ``dtype`` not floating.
-        """
-        D = check_positive_int("D", D, minimum=0)
-        H = check_positive_int("H", H, minimum=1)
-        if scale is None:
-            scale = 1.0 / np.sqrt(H)
-        if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
-            raise TypeError(f"scale: expected a finite number >= 0 or None; got {scale!r}.")
-        if not np.isfinite(scale) or scale < 0:
-            raise ValueError(f"scale: expected a finite number >= 0; got {scale!r}.")
-        dt = _float_dtype(dtype)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        shapes = {n: (D, H) for n in _WEIGHTS}
-        shapes.update({n: (H, H) for n in _RECURRENT})
-        shapes.update({n: (H,) for n in _BIASES})
-        return cls(**{n: rng.uniform(-scale, scale, size=s).astype(dt) for n, s in shapes.items()})
-
-    @classmethod
-    def zeros(cls, D: int, H: int, *, dtype: Any = np.float64) -> "LSTMParams":
-        """All-zero parameters (every gate at 0.5, candidate 0: the state decays by half)."""
-        return cls.random(D, H, scale=0.0, dtype=dtype)
+    _KIND = "LSTMParams"
+    _WEIGHTS = _WEIGHTS
+    _RECURRENT = _RECURRENT
+    _BIASES = _BIASES
+    _FIELDS = FIELDS
 
     # ----------------------------------------------------------------- PyTorch
     @classmethod
@@ -262,20 +170,10 @@ class LSTMParams:
                 raise ValueError(f"lstm: the state_dict has no {key!r}; keys are {sorted(state)}.")
         w_ih = _to_numpy("weight_ih_l0", state["weight_ih_l0"])
         w_hh = _to_numpy("weight_hh_l0", state["weight_hh_l0"])
-        if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != 4 * w_hh.shape[1]:
-            raise ValueError(
-                f"weight_hh_l0: expected shape (4H, H) with H >= 1 (four stacked gates); "
-                f"got {w_hh.shape}."
-            )
-        H = w_hh.shape[1]
-        if w_ih.ndim != 2 or w_ih.shape[0] != 4 * H:
-            raise ValueError(
-                f"weight_ih_l0: expected shape (4H, D) with H = {H} (from weight_hh_l0), that "
-                f"is ({4 * H}, D); got {w_ih.shape}."
-            )
-        b_ih = _bias_or_zeros(state, "bias_ih_l0", H, w_ih.dtype)
-        b_hh = _bias_or_zeros(state, "bias_hh_l0", H, w_ih.dtype)
-        return cls._from_rows(_TORCH_ORDER, w_ih, w_hh, b_ih + b_hh)
+        H = _four_gates(_TORCH, w_ih, w_hh, w_ih.shape, w_hh.shape)
+        b_ih = _bias_or_zeros(state, "bias_ih_l0", 4, H, w_ih.dtype)
+        b_hh = _bias_or_zeros(state, "bias_hh_l0", 4, H, w_ih.dtype)
+        return cls(**_split_gates(_TORCH.order, w_ih, w_hh, b_ih + b_hh))
 
     def to_torch(self) -> Dict[str, Any]:
         """A ``state_dict`` for ``torch.nn.LSTM(D, H)``: load it with ``lstm.load_state_dict``.
@@ -287,7 +185,7 @@ class LSTMParams:
             ImportError: torch is not installed (the ``reference`` extra).
         """
         torch = _import_optional("torch", "LSTMParams.to_torch")
-        w_ih, w_hh, b = self._stacked(_TORCH_ORDER)
+        w_ih, w_hh, b = self._stacked(_TORCH.order)
         return {
             k: torch.from_numpy(np.ascontiguousarray(v))
             for k, v in (("weight_ih_l0", w_ih.T), ("weight_hh_l0", w_hh.T),
@@ -309,29 +207,19 @@ class LSTMParams:
         """
         k = as_real_array("kernel", kernel)
         rk = as_real_array("recurrent_kernel", recurrent_kernel)
-        if rk.ndim != 2 or rk.shape[0] < 1 or rk.shape[1] != 4 * rk.shape[0]:
-            raise ValueError(
-                f"recurrent_kernel: expected shape (H, 4H) with H >= 1 (four stacked gates); "
-                f"got {rk.shape}."
-            )
-        H = rk.shape[0]
-        if k.ndim != 2 or k.shape[1] != 4 * H:
-            raise ValueError(
-                f"kernel: expected shape (D, 4H) with H = {H} (from recurrent_kernel), that "
-                f"is (D, {4 * H}); got {k.shape}."
-            )
+        H = _four_gates(_KERAS, k.T, rk.T, k.shape, rk.shape)
         if bias is None:
             b = np.zeros(4 * H, dtype=compute_dtype(k.dtype, rk.dtype))
         else:
             b = as_real_array("bias", bias)
             if b.shape != (4 * H,):
                 raise ValueError(f"bias: expected shape (4H,) = ({4 * H},); got {b.shape}.")
-        return cls._from_rows(_KERAS_ORDER, k.T, rk.T, b)
+        return cls(**_split_gates(_KERAS.order, k.T, rk.T, b))
 
     def to_keras(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(kernel, recurrent_kernel, bias)`` for ``keras.layers.LSTM(H)``:
         (D, 4H), (H, 4H), (4H,); pass them to ``layer.set_weights``."""
-        return self._stacked(_KERAS_ORDER)
+        return self._stacked(_KERAS.order)
 
     # -------------------------------------------------------------------- ONNX
     @classmethod
@@ -349,85 +237,37 @@ class LSTMParams:
             ValueError: num_directions other than 1, or inconsistent shapes.
         """
         W_in, R_in = as_real_array("W", W), as_real_array("R", R)
-        R2 = _drop_direction_axis("R", R_in, "(1, 4H, H)", 2)
-        if R2.ndim != 2 or R2.shape[1] < 1 or R2.shape[0] != 4 * R2.shape[1]:
-            raise ValueError(f"R: expected shape (1, 4H, H) (four stacked gates); got {R_in.shape}.")
-        H = R2.shape[1]
-        W2 = _drop_direction_axis("W", W_in, "(1, 4H, D)", 2)
-        if W2.ndim != 2 or W2.shape[0] != 4 * H:
-            raise ValueError(
-                f"W: expected shape (1, 4H, D) with H = {H} (from R), that is (1, {4 * H}, D); "
-                f"got {W_in.shape}."
-            )
-        if B is None:
-            b = np.zeros(4 * H, dtype=compute_dtype(W2.dtype, R2.dtype))
-        else:
-            B_in = as_real_array("B", B)
-            B2 = _drop_direction_axis("B", B_in, f"(1, 8H) = (1, {8 * H})", 1)
-            if B2.shape != (8 * H,):
-                raise ValueError(f"B: expected shape (1, 8H) = (1, {8 * H}); got {B_in.shape}.")
-            b = B2[: 4 * H] + B2[4 * H:]
-        return cls._from_rows(_ONNX_ORDER, W2, R2, b)
+        R2 = _drop_direction_axis("R", R_in, "(1, 4H, H)", 2, "LSTMParams")
+        W2 = _drop_direction_axis("W", W_in, "(1, 4H, D)", 2, "LSTMParams")
+        H = _four_gates(_ONNX, W2, R2, W_in.shape, R_in.shape)
+        Wb, Rb = _onnx_bias(B, 4, H, compute_dtype(W2.dtype, R2.dtype), "LSTMParams")
+        return cls(**_split_gates(_ONNX.order, W2, R2, Wb + Rb))
 
     def to_onnx(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(W, R, B)`` for an ONNX ``LSTM`` node: (1, 4H, D), (1, 4H, H), (1, 8H).
 
         The folded biases go to ``Wb``; ``Rb`` is zeros.
         """
-        w, r, b = self._stacked(_ONNX_ORDER)
+        w, r, b = self._stacked(_ONNX.order)
         B = np.concatenate([b, np.zeros_like(b)])[None]
         return np.ascontiguousarray(w.T[None]), np.ascontiguousarray(r.T[None]), B
 
-    # ----------------------------------------------------------------- helpers
-    @classmethod
-    def _from_rows(cls, order: Tuple[str, ...], w: np.ndarray, r: np.ndarray,
-                   b: np.ndarray) -> "LSTMParams":
-        """From gate-stacked rows: w (4H, D), r (4H, H), b (4H,) in ``order``."""
-        H = r.shape[1]
-        fields: Dict[str, np.ndarray] = {}
-        for k, gate in enumerate(order):
-            rows = slice(k * H, (k + 1) * H)
-            fields[f"W_{gate}"] = w[rows].T
-            fields[f"U_{gate}"] = r[rows].T
-            fields[f"b_{gate}"] = b[rows]
-        return cls(**fields)
 
-    def _stacked(self, order: Tuple[str, ...]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Column-stacked (D, 4H), (H, 4H), (4H,) in ``order``."""
-        return (
-            np.concatenate([getattr(self, f"W_{g}") for g in order], axis=1),
-            np.concatenate([getattr(self, f"U_{g}") for g in order], axis=1),
-            np.concatenate([getattr(self, f"b_{g}") for g in order]),
+def _four_gates(layout: _Layout, w: np.ndarray, r: np.ndarray,
+                w_got: Tuple[int, ...], r_got: Tuple[int, ...]) -> int:
+    """H, from recurrent weights ``r`` (4H, H), once they and the input weights ``w``
+    (4H, D) are seen to stack four gates (gates in rows; ``w_got`` and ``r_got`` are the
+    shapes as the caller passed them, for the messages).
+
+    Raises:
+        ValueError: ``r`` or ``w`` of another shape, in ``layout``'s names and shapes.
+    """
+    if r.ndim != 2 or r.shape[1] < 1 or r.shape[0] != 4 * r.shape[1]:
+        raise ValueError(f"{layout.r}: expected shape {layout.r_shape} (four stacked gates); got {r_got}.")
+    H = r.shape[1]
+    if w.ndim != 2 or w.shape[0] != 4 * H:
+        raise ValueError(
+            f"{layout.w}: expected shape {layout.w_shape} with H = {H} (from {layout.r}), that "
+            f"is {layout.w_that_is.format(4 * H)}; got {w_got}."
         )
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dtype!r}.") from None
-    if dt.kind != "f":
-        raise TypeError(f"dtype: expected a floating dtype such as np.float32; got {dt}.")
-    return dt
-
-
-def _bias_or_zeros(state: Mapping[str, Any], key: str, H: int, dtype: np.dtype) -> np.ndarray:
-    if key not in state:  # torch.nn.LSTM(bias=False)
-        return np.zeros(4 * H, dtype=dtype)
-    b = _to_numpy(key, state[key])
-    if b.shape != (4 * H,):
-        raise ValueError(f"{key}: expected shape (4H,) = ({4 * H},); got {b.shape}.")
-    return b
-
-
-def _drop_direction_axis(name: str, arr: np.ndarray, expected: str, ndim: int) -> np.ndarray:
-    """``arr`` without ONNX's leading num_directions axis (``ndim`` is the rank without it)."""
-    if arr.ndim == ndim + 1:
-        if arr.shape[0] != 1:
-            raise ValueError(
-                f"{name}: expected shape {expected} with num_directions = 1; got {arr.shape}. "
-                f"LSTMParams holds one direction: convert {name}[0:1] (forward) and "
-                f"{name}[1:2] (reverse) separately."
-            )
-        return arr[0]
-    return arr
+    return H
