@@ -31,32 +31,25 @@ every variant:
 Before anything is timed every variant's gradients are checked against
 Level 1 in float64. The timing machinery (interleaved rounds with a rotating
 order, pauses, warm-up, GEMM-speed gauge, medians, ratios paired by round)
-is ``bench_forward.py``'s; read its docstring. Ratios from one run are what
+is ``bench_forward.py``'s (shared through ``_common.py``); read its docstring. Ratios from one run are what
 to trust, not the milliseconds.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import statistics
 import sys
-import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_forward beside this file
-try:  # a checkout that was not pip-installed still runs
-    import gru_props  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common, bench_forward beside this file
+from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
+    environment, fmt, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+)
+from bench_forward import CASES  # noqa: E402  B, T, D, H: small, medium, large, long
 
-import bench_forward as bf  # noqa: E402
 from gru_props import GRUParams, level1, level3  # noqa: E402
-
-CASES = bf.CASES  # B, T, D, H: small, medium, large, long
 
 # Level 3 float32 targets from the backward issue: (vs torch, vs matmul limit).
 TARGETS: Dict[str, Tuple[Optional[float], Optional[float]]] = {
@@ -228,41 +221,7 @@ def bench_case(name: str, env, args) -> Dict[str, object]:
     print(f"\n[{name}] B={B} T={T} D={D} H={H}: gradients agree with Level 1 float64 "
           f"(max abs diff / max |gradient|) " + " ".join(checked))
 
-    names = list(variants)
-    times: Dict[str, List[float]] = {n: [] for n in names}
-    best_speed = 0.0
-    r = 0
-    retries = 0
-    while r < args.rounds:
-        before = bf.gemm_speed()
-        order = names[r % len(names):] + names[: r % len(names)]
-        got = {}
-        for n in order:
-            gc.collect()
-            got[n] = bf.time_variant(variants[n], args.pause, args.budget, args.min_calls)
-        time.sleep(args.pause)
-        after = bf.gemm_speed()
-        speed = min(before, after)
-        best_speed = max(best_speed, speed)
-        if speed < args.min_speed * best_speed and retries < args.max_retries:
-            retries += 1
-            print(f"  round {r + 1}: machine at {speed:.0f} GFLOP/s (< {args.min_speed:.0%} of best "
-                  f"{best_speed:.0f}); re-running")
-            continue
-        for n in names:
-            times[n].append(got[n])
-        if args.verbose:
-            print(f"  round {r + 1}: GEMM {before:.0f}/{after:.0f} GFLOP/s  " +
-                  " ".join(f"{n}={got[n] * 1e3:.3f}" for n in names))
-        r += 1
-    med: Dict[str, object] = {n: statistics.median(v) for n, v in times.items()}
-    med["_paired"] = {
-        (a, b): statistics.median(x / y for x, y in zip(times[a], times[b]))
-        for a in names for b in names if a != b
-    }
-    med["_speed"] = best_speed
-    med["_retries"] = retries
-    return med
+    return run_rounds(variants, args)
 
 
 # --------------------------------------------------------------------------- report
@@ -270,7 +229,7 @@ def report(results, markdown: bool) -> None:
     cols = ["L1", "L3", "L3 nocache", "torch", "limit"]
     print("\nMedian time per forward + backward call, ms (float32, reset_after=True):")
     rows = [[c] + [f"{res[n] * 1e3:.3f}" if n in res else "n/a" for n in cols] for c, res in results.items()]
-    bf._table(["case"] + cols, rows, markdown)
+    table(["case"] + cols, rows, markdown)
 
     pairs = [("L3", "torch", 0), ("L3", "limit", 1), ("L3 nocache", "L3", None),
              ("torch", "limit", None), ("L1", "torch", None)]
@@ -287,45 +246,22 @@ def report(results, markdown: bool) -> None:
                     v = res["_paired"].get((a, b))
                 else:
                     v = res[a] / res[b] if a in res and b in res and res[b] > 0 else None
-                row.append(bf._fmt(v, target))
+                row.append(fmt(v, target))
             rows.append(row)
-        bf._table(head, rows, markdown)
+        table(head, rows, markdown)
     print("\nGEMM speed of the best round per case (GFLOP/s), rounds re-run: " +
           ", ".join(f"{c} {res['_speed']:.0f}/{int(res['_retries'])}" for c, res in results.items()))
 
 
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per case (default 7, --quick 3)")
-    ap.add_argument("--quick", action="store_true", help="3 short rounds per case")
-    ap.add_argument("--pause", type=float, default=0.15, help="seconds of sleep before each variant")
-    ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per variant per round")
-    ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
-    ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
-    ap.add_argument("--max-retries", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads (default: NumPy's BLAS count)")
+    ap = timing_parser(__doc__.split("\n\n")[0], list(CASES), budget=(0.03, 0.12), threads="BLAS/torch")
     ap.add_argument("--no-l1", action="store_true", help="skip Level 1 (slow on the large cases)")
-    ap.add_argument("--markdown", action="store_true", help="print tables as Markdown")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
-    args = ap.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
-    if args.budget is None:
-        args.budget = 0.03 if args.quick else 0.12
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    args, cases = parse_timing(ap, argv)
 
-    env = bf.environment(args.threads)
-    print("machine: " + str(env["machine"]))
-    print(str(env["blas"]))
-    print(str(env["envvars"]))
-    print(str(env["torch_note"]))
-    print(f"rounds={args.rounds} pause={args.pause}s budget={args.budget}s per variant per round; "
-          f"GEMM speed now {bf.gemm_speed():.0f} GFLOP/s")
+    env = environment(args.threads)
+    print_environment(env)
+    print_timing(args)
     results = {c: bench_case(c, env, args) for c in cases}
     report(results, args.markdown)
     return 0

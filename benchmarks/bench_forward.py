@@ -32,25 +32,21 @@ skipped with a note. Timings never decide a test's pass/fail.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import platform
-import statistics
 import sys
-import time
 import tracemalloc
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-try:  # a checkout that was not pip-installed still runs
-    import gru_props  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
+from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
+    environment, fmt, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+)
 
-from gru_props import GRUParams
-from gru_props import level1, level2, level3
+from gru_props import GRUParams  # noqa: E402
+from gru_props import level1, level2, level3  # noqa: E402
 
 CASES: Dict[str, Tuple[int, int, int, int]] = {  # B, T, D, H
     "small": (1, 50, 32, 32),
@@ -68,80 +64,6 @@ TARGETS: Dict[str, Tuple[Optional[float], Optional[float], Optional[float]]] = {
 }
 
 Fn = Callable[[], Tuple[np.ndarray, np.ndarray]]
-
-
-# --------------------------------------------------------------------------- environment
-def _optional(name: str):
-    try:
-        return __import__(name)
-    except Exception as exc:  # ImportError, or a broken install
-        return exc
-
-
-def environment(threads: Optional[int]) -> Dict[str, object]:
-    """Describe the machine, the BLAS and the thread counts; set peers' threads."""
-    env: Dict[str, object] = {}
-    tpc = _optional("threadpoolctl")
-    blas_threads = None
-    lines = []
-    if isinstance(tpc, Exception):
-        lines.append(f"threadpoolctl not installed ({tpc}); BLAS details unknown")
-    else:
-        if threads is not None:
-            tpc.threadpool_limits(limits=threads)
-            env["_limiter"] = tpc.threadpool_limits(limits=threads)  # keep it alive
-        for info in tpc.threadpool_info():
-            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
-                blas_threads = info.get("num_threads")
-                lines.append(
-                    f"NumPy BLAS: {info.get('internal_api')} {info.get('version')} "
-                    f"kernel={info.get('architecture')} threads={info.get('num_threads')} "
-                    f"({info.get('threading_layer')})"
-                )
-        others = [
-            f"{i.get('internal_api')}:{i.get('num_threads')}"
-            for i in tpc.threadpool_info()
-            if "numpy" not in i.get("filepath", "")
-        ]
-        if others:
-            lines.append("other thread pools: " + ", ".join(others))
-    if blas_threads is None:
-        blas_threads = threads or os.cpu_count() or 1
-    env["threads"] = int(blas_threads)
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    flags = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    set_flags = ", ".join(f"{k}={v}" for k, v in flags.items() if v is not None) or "none set"
-    env["machine"] = (
-        f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, NumPy {np.__version__}"
-    )
-    env["blas"] = "; ".join(lines)
-    env["envvars"] = f"BLAS env vars: {set_flags}"
-    torch = _optional("torch")
-    if isinstance(torch, Exception):
-        env["torch"] = None
-        env["torch_note"] = f"torch not installed: skipped ({type(torch).__name__})"
-    else:
-        torch.set_num_threads(int(blas_threads))
-        env["torch"] = torch
-        env["torch_note"] = f"torch {torch.__version__}, set_num_threads({blas_threads}) -> {torch.get_num_threads()}"
-    ort = _optional("onnxruntime")
-    onnx = _optional("onnx")
-    if isinstance(ort, Exception) or isinstance(onnx, Exception):
-        env["ort"] = None
-        env["ort_note"] = "onnxruntime/onnx not installed: ONNX Runtime skipped"
-    else:
-        env["ort"] = (ort, onnx)
-        env["ort_note"] = f"onnxruntime {ort.__version__} (intra_op_num_threads={blas_threads})"
-    return env
 
 
 # --------------------------------------------------------------------------- variants
@@ -229,40 +151,7 @@ def make_limit(p32: GRUParams, x: np.ndarray, h0: np.ndarray) -> Fn:
     return run
 
 
-# --------------------------------------------------------------------------- timing
-_GAUGE_A = np.random.default_rng(1).standard_normal((256, 512)).astype(np.float32)
-_GAUGE_B = np.random.default_rng(2).standard_normal((512, 1536)).astype(np.float32)
-_GAUGE_C = np.empty((256, 1536), np.float32)
-
-
-def gemm_speed() -> float:
-    """GFLOP/s of a float32 GEMM with NumPy's BLAS threads (best of 5)."""
-    best = float("inf")
-    for _ in range(6):
-        t = time.perf_counter()
-        np.matmul(_GAUGE_A, _GAUGE_B, _GAUGE_C)
-        best = min(best, time.perf_counter() - t)
-    return 2 * 256 * 512 * 1536 / best / 1e9
-
-
-def time_variant(fn: Fn, pause: float, budget: float, min_calls: int) -> float:
-    """Median seconds per call after a pause and a warm-up."""
-    time.sleep(pause)
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    warm_end = time.perf_counter() + min(0.05, 3 * one)
-    while time.perf_counter() < warm_end:
-        fn()
-    calls = max(min_calls, int(budget / max(one, 1e-6)))
-    samples = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
-
-
+# --------------------------------------------------------------------------- checks
 def verify(variants: Dict[str, Fn], ref: Tuple[np.ndarray, np.ndarray], tol: Dict[str, float]) -> List[str]:
     """Max abs difference of every GRU variant to Level 1 float64; raises on a mismatch."""
     lines = []
@@ -304,41 +193,7 @@ def bench_case(name: str, env: Dict[str, object], args) -> Dict[str, float]:
     checked = verify(variants, ref, {"f32": 1e-4, "f64": 1e-10})
     print(f"\n[{name}] B={B} T={T} D={D} H={H}: agree with Level 1 float64 (max abs diff) " + " ".join(checked))
 
-    names = list(variants)
-    times: Dict[str, List[float]] = {n: [] for n in names}
-    best_speed = 0.0
-    r = 0
-    retries = 0
-    while r < args.rounds:
-        before = gemm_speed()
-        order = names[r % len(names):] + names[: r % len(names)]
-        got = {}
-        for n in order:
-            gc.collect()
-            got[n] = time_variant(variants[n], args.pause, args.budget, args.min_calls)
-        time.sleep(args.pause)
-        after = gemm_speed()
-        speed = min(before, after)
-        best_speed = max(best_speed, speed)
-        if speed < args.min_speed * best_speed and retries < args.max_retries:
-            retries += 1
-            print(f"  round {r + 1}: machine at {speed:.0f} GFLOP/s (< {args.min_speed:.0%} of best {best_speed:.0f}); re-running")
-            continue
-        for n in names:
-            times[n].append(got[n])
-        if args.verbose:
-            print(f"  round {r + 1}: GEMM {before:.0f}/{after:.0f} GFLOP/s  " +
-                  " ".join(f"{n}={got[n] * 1e3:.3f}" for n in names))
-        r += 1
-    med = {n: statistics.median(v) for n, v in times.items()}
-    # Paired ratios: per round (same machine phase), then the median.
-    med["_paired"] = {
-        (a, b): statistics.median(x / y for x, y in zip(times[a], times[b]))
-        for a in names for b in names if a != b
-    }
-    med["_speed"] = best_speed
-    med["_retries"] = retries
-    return med
+    return run_rounds(variants, args)
 
 
 # --------------------------------------------------------------------------- report
@@ -348,21 +203,12 @@ def _ratio(med, a, b) -> Optional[float]:
     return None
 
 
-def _fmt(v: Optional[float], target: Optional[float] = None) -> str:
-    if v is None:
-        return "n/a"
-    s = f"{v:.2f}"
-    if target is not None:
-        s += " ok" if v <= target else f" MISS(<={target:g})"
-    return s
-
-
 def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
     cols = ["L1 f32", "L2 f32", "L3 f32", "torch", "ORT", "limit"]
     print("\nMedian time per forward call, ms (float32, reset_after=True):")
     head = ["case"] + cols
     rows = [[c] + [f"{res[n] * 1e3:.3f}" if n in res else "n/a" for n in cols] for c, res in results.items()]
-    _table(head, rows, markdown)
+    table(head, rows, markdown)
 
     print("\nLevel 3 float32 ratios (targets from the issue; lower is better):")
     head = ["case", "L3/torch", "L3/ORT", "L3/limit", "L2/L1", "L3/L2", "L2/torch", "L1/torch"]
@@ -371,15 +217,15 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
         tt, to, tl = TARGETS.get(c, (None, None, None))
         rows.append([
             c,
-            _fmt(_ratio(res, "L3 f32", "torch"), tt),
-            _fmt(_ratio(res, "L3 f32", "ORT"), to),
-            _fmt(_ratio(res, "L3 f32", "limit"), tl),
-            _fmt(_ratio(res, "L2 f32", "L1 f32"), 1.0),
-            _fmt(_ratio(res, "L3 f32", "L2 f32"), 1.0),
-            _fmt(_ratio(res, "L2 f32", "torch")),
-            _fmt(_ratio(res, "L1 f32", "torch")),
+            fmt(_ratio(res, "L3 f32", "torch"), tt),
+            fmt(_ratio(res, "L3 f32", "ORT"), to),
+            fmt(_ratio(res, "L3 f32", "limit"), tl),
+            fmt(_ratio(res, "L2 f32", "L1 f32"), 1.0),
+            fmt(_ratio(res, "L3 f32", "L2 f32"), 1.0),
+            fmt(_ratio(res, "L2 f32", "torch")),
+            fmt(_ratio(res, "L1 f32", "torch")),
         ])
-    _table(head, rows, markdown)
+    table(head, rows, markdown)
 
     print("\nThe same Level 3 ratios paired by round (median over rounds of the per-round ratio;"
           " steadier when the machine's speed drifts):")
@@ -389,11 +235,11 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
         pr = res["_paired"]
         tt, to, tl = TARGETS.get(c, (None, None, None))
         rows.append([c] + [
-            _fmt(pr.get(k), tgt) for k, tgt in (
+            fmt(pr.get(k), tgt) for k, tgt in (
                 (("L3 f32", "torch"), tt), (("L3 f32", "ORT"), to), (("L3 f32", "limit"), tl),
                 (("L2 f32", "L1 f32"), 1.0), (("L3 f32", "L2 f32"), 1.0))
         ])
-    _table(head, rows, markdown)
+    table(head, rows, markdown)
 
     if any("L3 f64" in res for res in results.values()):
         print("\nfloat64 tiers (ms) and ratios:")
@@ -401,26 +247,13 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
         rows = []
         for c, res in results.items():
             rows.append([c] + [f"{res[n] * 1e3:.3f}" for n in ("L1 f64", "L2 f64", "L3 f64")] + [
-                _fmt(_ratio(res, "L2 f64", "L1 f64"), 1.0),
-                _fmt(_ratio(res, "L3 f64", "L2 f64"), 1.0),
-                _fmt(_ratio(res, "L3 f64", "L3 f32")),
+                fmt(_ratio(res, "L2 f64", "L1 f64"), 1.0),
+                fmt(_ratio(res, "L3 f64", "L2 f64"), 1.0),
+                fmt(_ratio(res, "L3 f64", "L3 f32")),
             ])
-        _table(head, rows, markdown)
+        table(head, rows, markdown)
     print("\nGEMM speed of the best round per case (GFLOP/s), rounds re-run: " +
           ", ".join(f"{c} {res['_speed']:.0f}/{int(res['_retries'])}" for c, res in results.items()))
-
-
-def _table(head: List[str], rows: List[List[str]], markdown: bool) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    if markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "|".join("---" for _ in head) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    for row in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
 
 
 # --------------------------------------------------------------------------- memory
@@ -452,7 +285,7 @@ def memory_report(markdown: bool, B: int = 8, D: int = 64, H: int = 64, Ts=(1000
         hs_bytes = B * T * H * 4
         rows.append([str(T), f"{final[T] / 1e6:.3f}", f"{full[T] / 1e6:.3f}", f"{hs_bytes / 1e6:.3f}",
                      f"{x.nbytes / 1e6:.3f}"])
-    _table(["T", "final-state MB", "full-sequence MB", "(hs itself MB)", "(x, not counted) MB"], rows, markdown)
+    table(["T", "final-state MB", "full-sequence MB", "(hs itself MB)", "(x, not counted) MB"], rows, markdown)
     a, b = Ts[0], Ts[-1]
     print(f"final-state peak ratio T={b}/T={a}: {final[b] / final[a]:.3f} (target <= 1.1); "
           f"full-sequence ratio: {full[b] / full[a]:.2f}")
@@ -460,42 +293,18 @@ def memory_report(markdown: bool, B: int = 8, D: int = 64, H: int = 64, Ts=(1000
 
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per case (default 7, --quick 3)")
-    ap.add_argument("--quick", action="store_true", help="3 short rounds per case")
-    ap.add_argument("--pause", type=float, default=0.15, help="seconds of sleep before each variant")
-    ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per variant per round")
-    ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
-    ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
-    ap.add_argument("--max-retries", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=None, help="BLAS/torch/ORT threads (default: NumPy's BLAS count)")
+    ap = timing_parser(__doc__.split("\n\n")[0], list(CASES), budget=(0.03, 0.12), threads="BLAS/torch/ORT")
     ap.add_argument("--no-f64", action="store_true", help="skip the float64 tiers")
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc section")
     ap.add_argument("--memory-only", action="store_true", help="only the tracemalloc section")
-    ap.add_argument("--markdown", action="store_true", help="print tables as Markdown")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
-    args = ap.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
-    if args.budget is None:
-        args.budget = 0.03 if args.quick else 0.12
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    args, cases = parse_timing(ap, argv)
 
     env = environment(args.threads)
-    print("machine: " + str(env["machine"]))
-    print(str(env["blas"]))
-    print(str(env["envvars"]))
-    print(str(env["torch_note"]))
-    print(str(env["ort_note"]))
+    print_environment(env, ("torch_note", "ort_note"))
     if args.memory_only:
         memory_report(args.markdown)
         return 0
-    print(f"rounds={args.rounds} pause={args.pause}s budget={args.budget}s per variant per round; "
-          f"GEMM speed now {gemm_speed():.0f} GFLOP/s")
+    print_timing(args)
 
     results = {c: bench_case(c, env, args) for c in cases}
     report(results, args.markdown)

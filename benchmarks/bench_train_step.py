@@ -24,7 +24,7 @@ Run from the repository root after ``pip install -e ".[bench,study]"``::
     python benchmarks/bench_train_step.py --quick      # 3 short rounds
     python benchmarks/bench_train_step.py --markdown
 
-Timing follows ``bench_forward.py`` (whose helpers it uses): variants
+Timing follows ``bench_forward.py`` (its helpers, in ``_common.py``): variants
 interleaved with a rotating order, a pause and a warm-up before each, rounds
 re-run when the machine's GEMM speed dropped, medians over rounds; trust the
 ratios (all from this one run), not the milliseconds.
@@ -32,23 +32,16 @@ ratios (all from this one run), not the milliseconds.
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import statistics
 import sys
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-try:  # a checkout that was not pip-installed still runs
-    import gru_props  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, os.path.join(HERE, os.pardir))
-
-from bench_forward import _table, environment, gemm_speed, time_variant  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
+from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
+    environment, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+)
 
 from gru_props.study.models import Arm, Model  # noqa: E402
 from gru_props.study.optim import Adam, clip_grad_norm  # noqa: E402
@@ -176,32 +169,7 @@ def bench_case(name: str, env, args) -> Dict[str, float]:
             variants[f"{label} torch"] = theirs(torch, model, task, batch)
     print(f"\n[{name}] B={B} T={task.steps_T} D={task.D} K={task.K}: float64 step agrees with torch "
           f"autograd (max relative difference of loss and gradients) " + ", ".join(checks))
-    names = list(variants)
-    times: Dict[str, List[float]] = {n: [] for n in names}
-    best, r, retries = 0.0, 0, 0
-    while r < args.rounds:
-        before = gemm_speed()
-        order = names[r % len(names):] + names[: r % len(names)]
-        got = {}
-        for n in order:
-            gc.collect()
-            got[n] = time_variant(variants[n], args.pause, args.budget, args.min_calls)
-        after = gemm_speed()
-        speed = min(before, after)
-        best = max(best, speed)
-        if speed < args.min_speed * best and retries < args.max_retries:
-            retries += 1
-            print(f"  round {r + 1}: machine at {speed:.0f} GFLOP/s (< {args.min_speed:.0%} of best {best:.0f}); re-running")
-            continue
-        for n in names:
-            times[n].append(got[n])
-        if args.verbose:
-            print(f"  round {r + 1}: " + " ".join(f"{n}={got[n] * 1e3:.2f}" for n in names))
-        r += 1
-    med = {n: statistics.median(v) for n, v in times.items()}
-    med["_paired"] = {(a, b): statistics.median(x / y for x, y in zip(times[a], times[b]))
-                      for a in names for b in names if a != b}
-    return med
+    return run_rounds(variants, args)
 
 
 def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
@@ -209,7 +177,7 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
     print("\nMedian time per training step, ms (forward + backward + clip + Adam, float32):")
     head = ["case"] + [f"{l} {side}" for l in labels for side in ("gru_props", "torch")]
     rows = [[c] + [f"{res[n] * 1e3:.2f}" if n in res else "n/a" for n in head[1:]] for c, res in results.items()]
-    _table(head, rows, markdown)
+    table(head, rows, markdown)
     print("\nRatios paired by round (median of per-round ratios; gru_props / torch > 1: torch faster):")
     head = ["case"] + [f"{l}: ours/torch" for l in labels] + ["GRU/LSTM H=28 ours", "GRU/LSTM H=28 torch"]
     rows = []
@@ -221,38 +189,17 @@ def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
             k = (f"GRU H=32 {side}", f"LSTM H=28 {side}")
             row.append(f"{pr[k]:.2f}" if k in pr else "n/a")
         rows.append(row)
-    _table(head, rows, markdown)
+    table(head, rows, markdown)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}")
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per case (default 7, --quick 3)")
-    ap.add_argument("--quick", action="store_true", help="3 short rounds per case")
-    ap.add_argument("--pause", type=float, default=0.15, help="seconds of sleep before each variant")
-    ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per variant per round")
-    ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
-    ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
-    ap.add_argument("--max-retries", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: NumPy's BLAS count)")
-    ap.add_argument("--markdown", action="store_true", help="print tables as Markdown")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
-    args = ap.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
-    if args.budget is None:
-        args.budget = 0.1 if args.quick else 0.4
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    ap = timing_parser(__doc__.split("\n\n")[0], list(CASES), budget=(0.1, 0.4), threads="BLAS and torch")
+    args, cases = parse_timing(ap, argv)
     env = environment(args.threads)
-    for key in ("machine", "blas", "envvars", "torch_note"):
-        print(str(env[key]))
+    print_environment(env)
     if env["torch"] is None:
         print("torch is not installed: only gru_props' own steps are timed (pip install -e \".[bench]\").")
-    print(f"rounds={args.rounds} pause={args.pause}s budget={args.budget}s per variant per round; "
-          f"GEMM speed now {gemm_speed():.0f} GFLOP/s")
+    print_timing(args)
     results = {c: bench_case(c, env, args) for c in cases}
     report(results, args.markdown)
     return 0
