@@ -102,7 +102,7 @@ class CallResult:
     def wrote_read_only(self) -> bool:
         """The call failed by writing into a read-only array it was given."""
         exc = self.exception
-        return isinstance(exc, ValueError) and "read-only" in str(exc)
+        return isinstance(exc, ValueError) and ("read-only" in str(exc) or "WRITEABLE" in str(exc))
 
 
 # ------------------------------------------------------------ os._exit guard

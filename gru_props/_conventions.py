@@ -19,7 +19,7 @@ relabelled) parameters, and gradients map back by the same sign flip.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -120,6 +120,30 @@ def low_precision_slack(x: np.ndarray, h0: np.ndarray, params: GRUParams, conven
             hs_low, _ = tier.gru_forward(xl, hl, p, convention.reset_after)
             slack = np.maximum(slack, 4.0 * np.abs(hs_low.astype(np.float64) - hs64))
     return slack
+
+
+def vote(per_case: List[Dict[Tuple[Convention, str], float]], candidates: Sequence[Convention]) -> Convention:
+    """The convention a function follows, from its distance to each (convention, model) on each case.
+
+    ``per_case[i][(conv, name)]`` is how far the function was, on case i, from
+    the model ``name`` ("reference" or a known bug) in ``conv``. Each case
+    votes for the convention of its closest model (the reference preferred on
+    ties); most votes win, then the smaller total distance. A vote per case,
+    not the worst case overall: a function that is wrong only on the large
+    case (a bug that needs T > 10) is still judged in the convention its
+    small cases show.
+    """
+    order = {c: i for i, c in enumerate(candidates)}
+    votes: Dict[Convention, int] = {c: 0 for c in candidates}
+    total: Dict[Convention, float] = {c: 0.0 for c in candidates}
+    for errors in per_case:
+        if not errors:
+            continue
+        (conv, _), _ = min(errors.items(), key=lambda kv: (kv[1], kv[0][1] != "reference", order[kv[0][0]]))
+        votes[conv] += 1
+        for (c, _), err in errors.items():
+            total[c] += min(err, 1e6)
+    return min(candidates, key=lambda c: (-votes[c], total[c], order[c]))
 
 
 def ordered(conventions: Iterable[Convention], first: Convention) -> List[Convention]:

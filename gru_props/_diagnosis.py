@@ -20,7 +20,7 @@ import numpy as np
 
 from gru_props._case import GRUCase, seeded_inputs
 from gru_props._compare import compare
-from gru_props._conventions import Convention, reference_forward
+from gru_props._conventions import Convention, reference_forward, vote
 from gru_props._engine import Context, Failure
 from gru_props._params import GRUParams
 
@@ -345,15 +345,15 @@ def detect(ctx: Context) -> Dict[Convention, float]:
     """Set ``ctx.primary`` to the convention ``ctx.subject`` most likely follows.
 
     The candidates' references and their known buggy variants are compared
-    with the function's outputs on a few discriminating cases; the closest
-    wins (the reference preferred on ties), so a buggy GRU is judged in its
-    own convention. A case on which the function raises is skipped. Returns
+    with the function's outputs on a few discriminating cases; each case
+    votes for the convention of the closest (the reference preferred on
+    ties), so a buggy GRU is judged in its own convention (``vote``). A case on which the function raises is skipped. Returns
     each candidate's largest distance from the function (inf if unknown).
     """
     from gru_props._properties import run
 
     distances: Dict[Convention, float] = {c: 0.0 for c in ctx.candidates}
-    best: Dict[Tuple[Convention, str], float] = {}
+    per_case: List[Dict[Tuple[Convention, str], float]] = []
     forwards: Dict[str, Forward] = {"reference": lambda x, h0, p, conv: reference_forward(x, h0, p, conv)}
     forwards.update({n: BUGS[n].forward for n in NUMERIC_BUGS  # type: ignore[misc]
                      if n not in ("wrong_reset_convention", "reversed_interpolation")})
@@ -364,6 +364,8 @@ def detect(ctx: Context) -> Dict[Convention, float]:
             continue
         seen += 1
         got = out.hs.astype(np.float64)
+        best: Dict[Tuple[Convention, str], float] = {}
+        per_case.append(best)
         for conv in ctx.candidates:
             for name, forward in forwards.items():
                 with np.errstate(all="ignore"):
@@ -372,14 +374,12 @@ def detect(ctx: Context) -> Dict[Convention, float]:
                         continue
                     err = float(np.max(np.abs(got - theirs), initial=0.0))
                 err = err if np.isfinite(err) else np.inf
-                best[(conv, name)] = max(best.get((conv, name), 0.0), err)
+                best[(conv, name)] = err
                 if name == "reference":
                     distances[conv] = max(distances[conv], err)
     if not seen:
         return {c: np.inf for c in ctx.candidates}
-    order = {c: i for i, c in enumerate(ctx.candidates)}
-    (conv, _), _ = min(best.items(), key=lambda kv: (kv[1], kv[0][1] != "reference", order[kv[0][0]]))
-    ctx.primary = conv
+    ctx.primary = vote(per_case, ctx.candidates)
     return distances
 
 

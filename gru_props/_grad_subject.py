@@ -9,6 +9,7 @@ limit, budget, isolation), like the forward's.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -70,7 +71,7 @@ class GradSubject:
     def run(self, case: GradCase, check_mutation: bool = False, none: bool = False) -> GradOutcome:
         """Call the backward on copies of ``case``; ``none=True`` passes None for h0 and dh_T."""
         x, h0, dhs, dh_T = case.x.copy(), case.h0.copy(), case.dhs.copy(), case.dh_T.copy()
-        params = writable_params(case.params) if check_mutation else case.params
+        params = writable_params(case.params) if check_mutation else copy.copy(case.params)
         if self.step:
             args = (x[:, 0, :], None if none else h0, params, dhs[:, 0, :])
         else:

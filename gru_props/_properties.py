@@ -15,7 +15,7 @@ right in its own convention.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from hypothesis import strategies as st
@@ -141,7 +141,34 @@ def against_conventions(
         return None
     assert first is not None
     first.distances = distances
+    if not _is_low(dtypes) and ctx.rtol is None and ctx.atol is None:
+        low = np.dtype(np.float32)
+        rtol, atol = ctx.tolerance(low)
+        for conv in conventions if conventions is not None else ctx.conventions():
+            hs, h_T, _ = expected(conv)
+            slack = low_precision_slack(case.x, case.h0, case.params, conv, hs)
+            if _compare_out(ctx, out, (low,), hs, h_T, slack) is None:
+                return float32_only(prop, case, first)
     return first
+
+
+def float32_only(prop: str, case: Any, failure: Failure) -> Failure:
+    """A float64 answer that is right only to float32 precision: a warning (a failure under strict=True)."""
+    mm = failure.mismatch
+    assert mm is not None
+    return Failure(
+        prop,
+        f"float64 inputs are answered with float32 precision only: the worst difference from the float64 "
+        f"reference is {mm.worst_abs:.3g} at {mm.name}{list(mm.worst_abs_index)} where float64 allows "
+        f"{mm.allowed_abs:.2g}, yet everything agrees within float32's tolerance. The function computes in "
+        "float32 internally (a cast, a float32 buffer or parameter); the values are right, the precision is not.",
+        case, got=failure.got, expected=failure.expected, mismatch=mm, convention=failure.convention,
+        kind="contract", warning=True,
+        hints=("Where does your computation leave float64?",
+               "float64 in, float64 out: a float32 array anywhere in the chain (np.float32 weights, "
+               ".astype(np.float32), a float32 torch tensor) rounds every result to ~1e-7 relative.",
+               "Compute in the input's dtype: cast with .astype(x.dtype), or leave the arrays as they come."),
+    )
 
 
 def _force(case: GRUCase, gates: Dict[str, float], bias: bool) -> GRUCase:
@@ -346,7 +373,21 @@ def _batch_rows_independent(ctx: Context, case: GRUCase) -> Optional[Failure]:
     rtol, atol = ctx.tolerance(*out_dtypes(case, out), *out_f.dtypes)
     mm = compare("hs", out_f.hs, out.hs[perm].astype(np.float64), rtol, atol)
     if mm is None:
-        return None
+        # A mixing that is symmetric in the rows survives any reordering: row 0 alone shows it.
+        alone = GRUCase(case.x[:1], case.h0[:1], case.params)
+        out_a = run(ctx, alone)
+        failure = contract_failure(alone, out_a)
+        if failure:
+            return failure
+        mm = compare("hs", out_a.hs, out.hs[:1].astype(np.float64), rtol, atol)
+        if mm is None:
+            return None
+        return Failure(
+            "batch_rows_independent",
+            "running batch row 0 alone gave another result than running it within the batch: row b of hs "
+            "must depend only on row b of x and h0 ('expected' is row 0 of the batch's hs, 'got' row 0 run "
+            "alone, as B = 1).", case, got=out_a.hs, expected=out.hs[:1], mismatch=mm,
+        )
     return Failure(
         "batch_rows_independent",
         "reversing the order of the batch rows changed the results beyond reordering them: "
@@ -451,10 +492,23 @@ def _accepts_h0_none(ctx: Context, case: GRUCase) -> Optional[Failure]:
     with_none = run(ctx, zero, h0_none=True)
     name = "h_prev" if ctx.subject.step else "h0"
     if with_none.error is not None:
+        # Refusing None is a warning; accepting it for some sizes only is a bug of its None path.
+        square = _square(zero)
+        if square is not None and run(ctx, square, h0_none=True).error is None:
+            return Failure(
+                "accepts_h0_none",
+                f"the function accepts {name}=None when D = H but not here (D = {zero.D}, H = {zero.H}): with "
+                f"{name}=None it {what_the_function_did(with_none.error)}\nThe zeros it makes for None must "
+                "have shape (B, H), whatever D is.",
+                zero, kind="edge",
+                hints=(f"What shape do the zeros you make for {name}=None have?",
+                       "np.zeros_like(x[:, 0]) is (B, D); the state is (B, H).",
+                       "Make them with np.zeros((x.shape[0], params.H), dtype=x.dtype)."),
+            )
         return Failure(
             "accepts_h0_none",
-            f"the function does not accept {name}=None, which the contract defines as zeros: it "
-            f"{with_none.error}",
+            f"the function does not accept {name}=None, which the contract defines as zeros: with "
+            f"{name}=None it {what_the_function_did(with_none.error)}",
             zero, kind="edge", warning=True,
             hints=(f"What does your function do when {name} is None?",
                    f"SPEC: {name} may be None, meaning zeros of shape (B, H).",
@@ -474,6 +528,19 @@ def _accepts_h0_none(ctx: Context, case: GRUCase) -> Optional[Failure]:
         zero, got=with_none.hs if mm.name == "hs" else with_none.h_T,
         expected=with_zeros.hs if mm.name == "hs" else with_zeros.h_T, mismatch=mm, kind="value",
     )
+
+
+def _square(case: GRUCase) -> Optional[GRUCase]:
+    """``case`` cut to D = H (the first min(D, H) input features and hidden units), or None if already so."""
+    if case.D == case.H:
+        return None
+    k = min(case.D, case.H)
+    c = case
+    while c.D > k:
+        c = c.without("D", c.D - 1)
+    while c.H > k:
+        c = c.without("H", c.H - 1)
+    return c
 
 
 def _dtype_preserved(ctx: Context, case: GRUCase) -> Optional[Failure]:

@@ -8,6 +8,7 @@ the bug catalog, the reproduction snippet).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -194,7 +195,8 @@ class ImplementationError(AssertionError):
 
 
 # ------------------------------------------------------------------- render
-def array_text(a: np.ndarray) -> str:
+def array_text(a: np.ndarray, indent: int = 8) -> str:
+    """``a`` printed for a report, continuation lines indented by ``indent`` (the label's width)."""
     a = np.asarray(a)
     if a.size == 0:
         return f"(empty, shape {a.shape})"
@@ -202,7 +204,13 @@ def array_text(a: np.ndarray) -> str:
         return f"<array of shape {a.shape}, {a.dtype}; see the counterexample attribute>"
     text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
                            max_line_width=80, floatmode="maxprec", precision=17)
-    return text.replace("\n", "\n" + " " * 8)
+    text = re.sub(r"\n\s*\n", "\n", text)  # no blank lines between the blocks of a 3-D array
+    return text.replace("\n", "\n" + " " * indent)
+
+
+def labelled(label: str, a: np.ndarray, note: str = "") -> str:
+    """``label`` then ``a``, its rows aligned under the first."""
+    return label + array_text(a, len(label)) + note
 
 
 def indent(text: str, n: int) -> str:

@@ -124,6 +124,25 @@ def notes(ctx: Context, caller: Caller) -> List[str]:
     return out
 
 
+def _in_convention(contract: Contract, ctx: Context, conv: Convention, failure: Failure) -> Failure:
+    """``failure`` shown against ``conv``: when the search's agreement counts settle on another
+    convention than detection did, the headline, expected values and snippet follow them."""
+    prop = contract.property_by_name(failure.property)
+    if prop is None or not failure.distances or failure.kind != "value":
+        return failure
+    ctx.primary = conv
+    try:
+        again = prop.check(ctx, failure.case)
+    except (Hang, BudgetExhausted):
+        return failure
+    if not isinstance(again, Failure) or again.property != failure.property:
+        return failure
+    again.shrunk = failure.shrunk
+    contract.diagnose(ctx, again)
+    again.diagnosed = True
+    return again
+
+
 def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Property],
             candidates: Sequence[Convention], key: Sequence[Any]) -> CheckReport:
     """Run ``selected`` against ``fn``; return the report, or raise ``ImplementationError`` listing every failure."""
@@ -158,6 +177,8 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
             results = [(p.name, p.description, 0, "not run") for p in selected]
             failures, warned, complete = ([early] if early else []), [], False
         chosen = final_primary(ctx)
+        if failures and chosen != ctx.primary:
+            failures[0] = _in_convention(contract, ctx, chosen, failures[0])
         report = CheckReport(
             function=name, kind=contract.kind, reset_after=chosen.reset_after,
             interpolation=chosen.interpolation, convention_detected=len(cands) > 1, fits=fits(ctx),

@@ -146,7 +146,7 @@ def close_code(got: str, expected: str, rtol: float, atol: float, slack: Optiona
     return [
         f"bad = ~(np.abs(np.asarray({got}, dtype=np.float64) - {expected}) <= {allowed})",
         f"assert not bad.any(), f\"{got}: {{bad.sum()}} element(s) out of tolerance, the first at "
-        f"{{tuple(np.argwhere(bad)[0])}}\"",
+        f"{{tuple(int(i) for i in np.argwhere(bad)[0])}}\"",
     ]
 
 
@@ -157,14 +157,14 @@ def _run_code(step: bool) -> List[str]:
             "def run(x, h0):",
             "    h, states = h0, []",
             "    for t in range(x.shape[1]):",
-            "        h = np.asarray(fn(x[:, t].copy(), h, params))",
+            "        h = np.asarray(fn(x[:, t].copy(), h, copy.copy(params)))",
             "        states.append(h)",
             "    hs = np.stack(states, axis=1) if states else np.zeros((x.shape[0], 0, params.H), x.dtype)",
             "    return hs, None",
         ]
     return [
         "def run(x, h0):",
-        "    out = fn(x.copy(), None if h0 is None else h0.copy(), params)",
+        "    out = fn(x.copy(), None if h0 is None else h0.copy(), copy.copy(params))  # copies, as the check",
         "    return out if isinstance(out, tuple) else (out, None)",
     ]
 
@@ -174,7 +174,7 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     case = failure.case
     conv = failure.convention or ctx.primary
     dt = f"np.{case.params.dtype}"
-    head = ["import numpy as np", "from gru_props import GRUParams, level1, level3"] + import_lines(fn)
+    head = ["import copy", "import numpy as np", "from gru_props import GRUParams, level1, level3"] + import_lines(fn)
     head += ["", f"x = {array_code(case.x, dt)}", f"h0 = {array_code(case.h0, dt)}",
              f"params = {params_code(case.params, dt)}", ""]
     head += _run_code(step)
@@ -214,18 +214,26 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
                  "expected = np.asarray(hs_a, dtype=np.float64)"]
         body += close_code("hs_b", "expected", rtol, atol, None)
     elif prop == "batch_rows_independent":
-        body += ["hs, _ = run(x, h0)", "hs_flipped, _ = run(x[::-1], h0[::-1])",
-                 "expected = np.asarray(hs, dtype=np.float64)[::-1]"]
-        body += close_code("hs_flipped", "expected", rtol, atol, None)
+        if "alone" in failure.message:
+            body += ["hs, _ = run(x, h0)", "hs_alone, _ = run(x[:1], h0[:1])  # batch row 0 on its own",
+                     "expected = np.asarray(hs, dtype=np.float64)[:1]"]
+            body += close_code("hs_alone", "expected", rtol, atol, None)
+        else:
+            body += ["hs, _ = run(x, h0)", "hs_flipped, _ = run(x[::-1], h0[::-1])",
+                     "expected = np.asarray(hs, dtype=np.float64)[::-1]"]
+            body += close_code("hs_flipped", "expected", rtol, atol, None)
     elif prop == "final_state_is_last":
         body += ["hs, h_T = run(x, h0)", "expected = np.asarray(hs, dtype=np.float64)[:, -1]"]
         body += close_code("h_T", "expected", rtol, atol, None)
     elif prop == "inputs_unchanged":
         call = "fn(x[:, 0], h0, params)" if step else "fn(x, h0, params)"
         body += ["x_before, h0_before = x.copy(), h0.copy()",
+                 "params_before = {k: v.copy() for k, v in params.arrays().items()}",
                  f"{call}  # the arguments themselves, not copies",
                  "np.testing.assert_array_equal(x, x_before)",
-                 "np.testing.assert_array_equal(h0, h0_before)"]
+                 "np.testing.assert_array_equal(h0, h0_before)",
+                 "for k, v in params.arrays().items():",
+                 "    np.testing.assert_array_equal(v, params_before[k], err_msg=f'params.{k}')"]
     elif prop == "empty_sequence":
         body += ["hs, h_T = run(x, h0)  # T = 0",
                  f"assert np.shape(hs) == ({case.B}, 0, {case.H}), np.shape(hs)",
@@ -247,7 +255,7 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     elif prop == "output_contract":
         shape = f"({case.B}, {case.T}, {case.H})"
         body += ["hs, h_T = run(x, h0)  # raises, or returns the wrong type or shape",
-                 f"assert isinstance(hs, np.ndarray) and hs.shape == {shape}, (type(hs), np.shape(hs))"]
+                 f"assert isinstance(hs, np.ndarray) and hs.shape == {shape}, (type(hs), getattr(hs, 'shape', None))"]
     else:
         return None
     return "\n".join(head + [""] + body)

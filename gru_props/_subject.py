@@ -9,6 +9,7 @@ and the report describes. The calls themselves go through ``_calls.Caller``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -109,7 +110,9 @@ class Subject:
         """
         x = case.x.copy()
         h0 = case.h0.copy()
-        params = writable_params(case.params) if check_mutation else case.params
+        # Its own copy of the (read-only) parameters every call: a function that forces a
+        # write anyway (through a ctypes view) cannot change the case shown in the report.
+        params = writable_params(case.params) if check_mutation else copy.copy(case.params)
         warned: List[str] = []
         out = self._forward(case, x, None if h0_none else h0, params, warned)
         out.warnings = tuple(sorted(set(warned)))
@@ -133,6 +136,11 @@ class Subject:
                 result = self._invoke(warned, x[:, t, :], h, params)
                 if result.error is not None:
                     return Outcome(error=result.error, read_only_write=result.wrote_read_only)
+                if isinstance(result.value, tuple):
+                    return Outcome(error=(
+                        f"returned a tuple of {len(result.value)} items at step t={t}; with step=True the function "
+                        "returns h_t (B, H) alone. A step that returns (h_t, cache), CS231n style, can be checked "
+                        "as lambda x_t, h, p: step(x_t, h, p)[0]."))
                 arr, err = as_float_array(result.value, f"the value returned at step t={t}")
                 if err is None and arr.shape != (B, H):
                     err = (f"the value returned at step t={t} has shape {arr.shape}; expected h_t of "
@@ -158,6 +166,9 @@ class Subject:
             hs, err = as_float_array(value[0], "hs (the first returned item)")
             if err is None:
                 h_T, err = as_float_array(value[1], "h_T (the second returned item)")
+        elif isinstance(value, list) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
+            return Outcome(error="returned a list of two arrays; return the tuple (hs, h_T) instead "
+                                 "(return hs, h_T), or hs alone.")
         else:
             hs, err = as_float_array(value, "the returned value")
         if err:

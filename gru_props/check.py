@@ -37,7 +37,7 @@ from gru_props._conventions import candidates as convention_candidates, referenc
 from gru_props._engine import Context, Contract, Failure, Property, digest
 from gru_props._profiles import _PHASES, PROFILES, SIZES
 from gru_props._properties import properties as forward_properties
-from gru_props._report import CheckReport, ImplementationError, PropertyResult, array_text, render_failure
+from gru_props._report import CheckReport, ImplementationError, PropertyResult, labelled, render_failure
 from gru_props._session import execute, plan, select
 from gru_props._snippet import display_name, forward_snippet
 from gru_props._subject import Subject
@@ -98,8 +98,8 @@ class ForwardContract(Contract):
 
 def case_text(case: GRUCase) -> str:
     lines = [f"  B={case.B}, T={case.T}, D={case.D}, H={case.H}, dtype={case.dtype}"]
-    lines.append(f"  x  = {array_text(case.x)}")
-    lines.append(f"  h0 = {array_text(case.h0)}")
+    lines.append(labelled("  x  = ", case.x))
+    lines.append(labelled("  h0 = ", case.h0))
     lines += params_text(case.params)
     return "\n".join(lines)
 
@@ -109,7 +109,7 @@ def params_text(params: Any) -> List[str]:
     lines, zero = [], []
     for name, arr in params.arrays().items():
         if np.any(arr != 0):
-            lines.append(f"  params.{name:4} = {array_text(arr)}")
+            lines.append(labelled(f"  params.{name:4} = ", arr))
         else:
             zero.append(name)
     if zero:

@@ -36,7 +36,7 @@ from gru_props import _grad_bugs
 from gru_props._calls import Caller, Interrupted
 from gru_props._case import seeded_inputs
 from gru_props._compare import compare
-from gru_props._conventions import Convention, candidates as convention_candidates
+from gru_props._conventions import Convention, candidates as convention_candidates, vote
 from gru_props._diagnosis import Bug
 from gru_props._engine import Context, Contract, Failure, Property
 from gru_props._grad_case import GradCase
@@ -44,7 +44,7 @@ from gru_props._grad_properties import grad_tolerance, properties as gradient_pr
 from gru_props._grad_subject import GradSubject
 from gru_props._params import GRUParams
 from gru_props._profiles import choose_profile
-from gru_props._report import CheckReport, array_text
+from gru_props._report import CheckReport, labelled
 from gru_props._session import execute, plan, select
 from gru_props._snippet import array_code, import_lines, params_code
 from gru_props.check import params_text
@@ -145,13 +145,13 @@ def case_text(case: GradCase) -> str:
     names = ("x_t", "h_prev", "dh_t") if case.step else ("x", "h0", "dhs")
     lines = [f"  B={case.B}, T={case.T}, D={case.D}, H={case.H}, dtype={case.dtype}"
              + ("  (one step)" if case.step else "")]
-    lines.append(f"  {names[0]:6} = {array_text(case.x_t if case.step else case.x)}")
-    lines.append(f"  {names[1]:6} = {array_text(case.h0)}")
+    lines.append(labelled(f"  {names[0]:6} = ", case.x_t if case.step else case.x))
+    lines.append(labelled(f"  {names[1]:6} = ", case.h0))
     lines += params_text(case.params)
-    lines.append(f"  {names[2]:6} = {array_text(case.dh_t if case.step else case.dhs)}   (dL/d"
-                 + ("h_t)" if case.step else "hs)"))
+    lines.append(labelled(f"  {names[2]:6} = ", case.dh_t if case.step else case.dhs,
+                          "   (dL/dh_t)" if case.step else "   (dL/dhs)"))
     if not case.step:
-        lines.append(f"  dh_T   = {array_text(case.dh_T)}   (dL/dh_T, on top of dhs[:, -1])")
+        lines.append(labelled("  dh_T   = ", case.dh_T, "   (dL/dh_T, on top of dhs[:, -1])"))
     return "\n".join(lines)
 
 
@@ -185,15 +185,18 @@ def _observation(case: GradCase, arrays: Dict[str, np.ndarray], conv: Convention
 
 
 def detect(ctx: Context) -> None:
-    """Set ``ctx.primary``: the candidate whose reference (or known broken backward) is closest."""
+    """Set ``ctx.primary``: each detection case votes for the candidate whose reference (or known
+    broken backward) is closest (``_conventions.vote``)."""
     bias, step = ctx.bias, ctx.subject.step
-    best: Dict[Tuple[Convention, str], float] = {}
+    per_case: List[Dict[Tuple[Convention, str], float]] = []
     seen = 0
     for case in detection_cases(bias, step):
         out = run(ctx, case)
         if out.arrays is None:
             continue
         seen += 1
+        best: Dict[Tuple[Convention, str], float] = {}
+        per_case.append(best)
         for conv in ctx.candidates:
             expected = {"reference": reference_gradients(case, conv)}
             p_std = conv.standard_params(case.params.astype(np.float64))
@@ -211,12 +214,9 @@ def detect(ctx: Context) -> None:
                     err = max(float(np.max(np.abs(out.arrays[k].astype(np.float64) - v), initial=0.0))
                               for k, v in arrays.items())
                 err = err if np.isfinite(err) else np.inf
-                best[(conv, name)] = max(best.get((conv, name), 0.0), err)
-    if not seen:
-        return
-    order = {c: i for i, c in enumerate(ctx.candidates)}
-    (conv, _), _ = min(best.items(), key=lambda kv: (kv[1], kv[0][1] != "reference", order[kv[0][0]]))
-    ctx.primary = conv
+                best[(conv, name)] = err
+    if seen:
+        ctx.primary = vote(per_case, ctx.candidates)
 
 
 def _behaviour(ctx: Context, failure: Failure) -> bool:
@@ -314,7 +314,7 @@ def gradient_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opt
               f"bad = ~(np.abs(np.asarray(got[name], dtype=np.float64) - expected[name]) <= "
               f"{atol!r} * {scale} + {rtol!r} * np.abs(expected[name]))",
               "assert not bad.any(), f\"{name}: {bad.sum()} element(s) wrong, the first at "
-              "{tuple(np.argwhere(bad)[0])}\""]
+              "{tuple(int(i) for i in np.argwhere(bad)[0])}\""]
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ example runs in a fresh namespace, in a temporary directory, and every
 import ast
 import doctest
 import importlib
+import inspect
 import os
 import pathlib
 import pkgutil
@@ -94,6 +95,8 @@ def _modules():
 def _docstrings(module):
     yield module.__name__, module.__doc__ or ""
     for name, value in vars(module).items():
+        if not (inspect.isclass(value) or inspect.isfunction(value)):
+            continue
         if getattr(value, "__module__", None) != module.__name__:
             continue
         yield f"{module.__name__}.{name}", getattr(value, "__doc__", "") or ""
