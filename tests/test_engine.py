@@ -6,6 +6,7 @@ bad argument named, and reproduction snippets that really reproduce.
 """
 
 import concurrent.futures
+import copy
 import functools
 import signal
 import sys
@@ -417,3 +418,105 @@ def test_a_hang_while_shrinking_keeps_the_failure_already_found():
                              properties=["matches_reference"], sizes={"T": 8})
     props = [f.property for f in info.value.failures]
     assert "output_contract" in props
+
+
+# ------------------------------------------------------------------ red-team findings
+def test_a_float64_answer_right_only_to_float32_precision_is_a_warning():
+    def float32_inside(x, h0, p):  # casts everything to float32, stores the states in float64
+        hs, h = zoo.none_and_empty_gru(x.astype(np.float32), h0.astype(np.float32), p.astype(np.float32))
+        return hs.astype(np.float64), h.astype(np.float64)
+
+    report = check_implementation(float32_inside, profile="ci", properties=["matches_reference"])
+    assert report.warnings and "float32 precision only" in report.warnings[0]
+    with pytest.raises(ImplementationError, match="float32 precision only"):
+        check_implementation(float32_inside, profile="ci", strict=True, properties=["matches_reference"])
+
+
+def test_a_bug_of_long_sequences_is_shown_in_the_functions_own_convention():
+    def last_ten_only(x, h0, p):  # a reset-before GRU that only reads the last 10 steps
+        T = x.shape[1]
+        hs, h = zoo.none_and_empty_gru(x[:, max(0, T - 10):], h0, p)
+        return np.concatenate([np.zeros((x.shape[0], max(0, T - 10), p.H), x.dtype), hs], axis=1), h
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(last_ten_only, profile="ci", properties=["matches_reference"])
+    err = info.value
+    assert err.reset_after is False and err.report.reset_after is False
+    c = err.counterexample
+    np.testing.assert_allclose(err.expected, zoo.none_and_empty_gru(c.x, c.h0, c.params)[0], rtol=1e-12)
+
+
+def _writable_view(a):
+    import ctypes
+
+    buf = (ctypes.c_char * a.nbytes).from_address(a.ctypes.data)
+    return np.frombuffer(buf, dtype=a.dtype).reshape(a.shape)
+
+
+def test_a_forced_write_into_params_cannot_corrupt_the_reported_case():
+    def halves_W_n(x, h0, p):  # writes through a ctypes view of the read-only memory, then computes
+        view = _writable_view(p.W_n)
+        np.copyto(view, view * 0.5)
+        return zoo.none_and_empty_gru(x, h0, p)
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(halves_W_n, profile="ci")
+    err = info.value
+    assert err.diagnosis == "input_mutated"
+    c = err.counterexample
+    hs_again, _ = halves_W_n(c.x.copy(), c.h0.copy(), copy.copy(c.params))
+    np.testing.assert_array_equal(err.got, hs_again)  # the case shown is the one the function received
+
+
+def test_making_params_writable_is_a_mutation():
+    def unlocks(x, h0, p):
+        p.W_z.setflags(write=True)
+        return zoo.none_and_empty_gru(x, h0, p)
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(unlocks, profile="ci", max_examples=5)
+    assert (info.value.property, info.value.diagnosis) == ("inputs_unchanged", "input_mutated")
+
+
+def test_h0_none_accepted_only_when_d_equals_h_is_a_finding():
+    def zeros_like_x(x, h0, p):
+        if h0 is None:
+            h0 = np.zeros_like(x[:, 0])  # (B, D): right only when D == H
+        return zoo.none_and_empty_gru(x, h0, p)
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(zeros_like_x, profile="ci", properties=["accepts_h0_none"])
+    assert "accepts h0=None when D = H but not here" in str(info.value)
+    assert not info.value.failures[0].warning
+
+
+def test_refusing_h0_none_reads_as_a_sentence():
+    def no_h_T_for_none(x, h0, p):
+        hs, h = zoo.none_and_empty_gru(x, h0, p)
+        return hs, (None if h0 is None else h)
+
+    report = check_implementation(no_h_T_for_none, profile="ci", properties=["accepts_h0_none"])
+    assert "with h0=None it returned" in report.warnings[0]
+
+
+def test_returned_lists_and_cached_steps_get_the_right_advice():
+    def as_list(x, h0, p):
+        return list(zoo.none_and_empty_gru(x, h0, p))
+
+    def step_with_cache(x_t, h, p):
+        return zoo.step_gru(x_t, h, p), ("cache",)
+
+    with pytest.raises(ImplementationError, match=r"return the tuple \(hs, h_T\)"):
+        check_implementation(as_list, profile="ci", max_examples=3)
+    with pytest.raises(ImplementationError, match=r"step\(x_t, h, p\)\[0\]"):
+        check_implementation(step_with_cache, step=True, profile="ci", max_examples=3)
+
+
+def test_symmetric_mixing_of_batch_rows_is_caught_by_the_batch_property():
+    def mixes_rows(x, h0, p):
+        hs, h = zoo.none_and_empty_gru(x, h0, p)
+        return hs + 1e-3 * (hs.mean(axis=0, keepdims=True) - hs), h
+
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(mixes_rows, profile="ci", properties=["batch_rows_independent"])
+    assert "row 0 alone" in str(info.value)

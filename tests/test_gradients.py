@@ -227,3 +227,12 @@ def test_snippet_reproduces_a_gradient_failure():
     with pytest.raises(AssertionError):
         exec(compile(code, "<snippet>", "exec"), {})
     exec(compile(code.replace(", bug='dz_sign_flipped'", ""), "<snippet>", "exec"), {})
+
+
+def test_a_float64_backward_computed_in_float32_is_a_warning_not_a_wrong_gradient():
+    def float32_inside(x, h0, p, dhs, dh_T):
+        dx, dh0, g = gz.learner_backward(x, h0, p, dhs, dh_T, dtype=np.float32)
+        return dx.astype(np.float64), dh0.astype(np.float64), {k: v.astype(np.float64) for k, v in g.items()}
+
+    report = check_gradients(float32_inside, profile="ci", properties=["gradients_match_reference"])
+    assert report.warnings and "float32 precision only" in report.warnings[0]
