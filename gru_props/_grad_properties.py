@@ -22,8 +22,8 @@ from gru_props._conventions import Convention
 from gru_props._engine import NA, Context, Failure, Property
 from gru_props._grad_case import GradCase
 from gru_props._grad_subject import GradOutcome
+from gru_props import _properties as _forward
 from gru_props._properties import float32_only
-from gru_props._subject import what_the_function_did
 from gru_props._params import GRUParams
 from gru_props._profiles import SIZES, SMALL, Sizes
 from gru_props.strategies import (
@@ -55,19 +55,15 @@ def run(ctx: Context, case: GradCase, check_mutation: bool = False, none: bool =
     return out
 
 
+_GRAD_READ_ONLY_HINTS = (
+    "Which of your operations work in place (+=, out=, slice assignment)?",
+    "A backward pass reads the parameters; it must not change them (nor x, h0, dhs, dh_T).",
+    "Accumulate into new arrays: dW = np.zeros_like(params.W_z); dW += x_t.T @ da.",
+)
+
+
 def contract_failure(case: GradCase, out: GradOutcome, where: str = "") -> Optional[Failure]:
-    if out.error is None:
-        return None
-    if out.read_only_write:
-        return Failure(
-            "inputs_unchanged",
-            f"the function tried to write into an array it was given (the parameter arrays are read-only){where.rstrip(',')}: "
-            f"it {out.error}", case, diagnosis="input_mutated", kind="behaviour", diagnosed=True,
-            hints=("Which of your operations work in place (+=, out=, slice assignment)?",
-                   "A backward pass reads the parameters; it must not change them (nor x, h0, dhs, dh_T).",
-                   "Accumulate into new arrays: dW = np.zeros_like(params.W_z); dW += x_t.T @ da."))
-    return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
-                   kind="contract")
+    return _forward.contract_failure(case, out, where, read_only_hints=_GRAD_READ_ONLY_HINTS)
 
 
 def grad_tolerance(ctx: Context, *dtypes: Any) -> Tuple[float, float]:
@@ -347,13 +343,7 @@ def _extremes(ctx: Context, case: GradCase) -> Optional[Failure]:
 
 
 def _inputs_unchanged(ctx: Context, case: GradCase) -> Optional[Failure]:
-    out = run(ctx, case, check_mutation=True)
-    failure = contract_failure(case, out)
-    if failure:
-        return failure
-    if out.mutated:
-        return Failure("inputs_unchanged", out.mutated, case, diagnosis="input_mutated", kind="behaviour")
-    return None
+    return _forward._inputs_unchanged(ctx, case, run=run, contract_failure=contract_failure)
 
 
 def _deterministic(ctx: Context, case: GradCase) -> Optional[Failure]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from gru_props._calls import Caller
 from gru_props._grad_case import GradCase
 from gru_props._params import _FIELDS
-from gru_props._subject import as_float_array, first_mutation, writable_params
+from gru_props._subject import UserFunction, as_float_array, first_mutation, writable_params
 
 
 @dataclasses.dataclass
@@ -55,18 +54,8 @@ def _grads_fields(grads: Any) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
                   f"mapping with the field names {list(_FIELDS)}.")
 
 
-class GradSubject:
+class GradSubject(UserFunction):
     """The user's backward function, called on copies and normalised."""
-
-    def __init__(self, fn: Callable[..., Any], step: bool, caller: Caller, name: str) -> None:
-        self.fn = fn
-        self.step = step
-        self.caller = caller
-        self.name = name
-
-    @property
-    def calls(self) -> int:
-        return self.caller.calls
 
     def run(self, case: GradCase, check_mutation: bool = False, none: bool = False) -> GradOutcome:
         """Call the backward on copies of ``case``; ``none=True`` passes None for h0 and dh_T."""

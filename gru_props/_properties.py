@@ -50,8 +50,14 @@ def run(ctx: Context, case: GRUCase, check_mutation: bool = False, h0_none: bool
     return out
 
 
-def contract_failure(case: GRUCase, out: Outcome, where: str = "") -> Optional[Failure]:
-    """The failure an error outcome stands for: a write into read-only input, or a contract violation."""
+def contract_failure(case: Any, out: Any, where: str = "",
+                     read_only_hints: Tuple[str, ...] = _READ_ONLY_HINTS) -> Optional[Failure]:
+    """The failure an error outcome stands for: a write into read-only input, or a contract violation.
+
+    Shared by the forward and the gradient checks (``case`` a GRUCase or a
+    GradCase, ``out`` an Outcome or a GradOutcome); ``read_only_hints`` are the
+    hints shown when the function wrote into an array it was given.
+    """
     if out.error is None:
         return None
     if out.read_only_write:
@@ -59,7 +65,7 @@ def contract_failure(case: GRUCase, out: Outcome, where: str = "") -> Optional[F
             "inputs_unchanged",
             "the function tried to write into an array it was given (the parameter arrays are "
             f"read-only, so the write failed){where.rstrip(',')}: it {out.error}",
-            case, diagnosis="input_mutated", kind="behaviour", hints=_READ_ONLY_HINTS, diagnosed=True,
+            case, diagnosis="input_mutated", kind="behaviour", hints=read_only_hints, diagnosed=True,
         )
     return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
                    kind="contract")
@@ -443,7 +449,9 @@ def _deterministic(ctx: Context, case: GRUCase) -> Optional[Failure]:
     )
 
 
-def _inputs_unchanged(ctx: Context, case: GRUCase) -> Optional[Failure]:
+def _inputs_unchanged(ctx: Context, case: Any, run: Callable[..., Any] = run,
+                     contract_failure: Callable[..., Optional[Failure]] = contract_failure) -> Optional[Failure]:
+    """The ``inputs_unchanged`` property of either check: run on copies, report any write into them."""
     out = run(ctx, case, check_mutation=True)
     failure = contract_failure(case, out)
     if failure:

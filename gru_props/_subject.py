@@ -84,12 +84,8 @@ def as_float_array(value: Any, what: str) -> Tuple[Optional[np.ndarray], Optiona
     return arr, None
 
 
-class Subject:
-    """The user's forward function.
-
-    ``step=False``: ``fn(x, h0, params)`` returns ``hs`` or ``(hs, h_T)``.
-    ``step=True``: ``fn(x_t, h_prev, params)`` returns ``h_t``; the subject folds it over time.
-    """
+class UserFunction:
+    """A user's function under test (forward or backward), called through one Caller."""
 
     def __init__(self, fn: Callable[..., Any], step: bool, caller: Caller, name: str) -> None:
         self.fn = fn
@@ -100,6 +96,14 @@ class Subject:
     @property
     def calls(self) -> int:
         return self.caller.calls
+
+
+class Subject(UserFunction):
+    """The user's forward function.
+
+    ``step=False``: ``fn(x, h0, params)`` returns ``hs`` or ``(hs, h_T)``.
+    ``step=True``: ``fn(x_t, h_prev, params)`` returns ``h_t``; the subject folds it over time.
+    """
 
     def run(self, case: GRUCase, check_mutation: bool = False, h0_none: bool = False) -> Outcome:
         """Call the function on copies of ``case``'s arrays and normalise what comes back.
