@@ -27,6 +27,8 @@ try:  # a checkout that was not pip-installed still runs
 except ImportError:  # pragma: no cover
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from gru_props._machine import machine  # noqa: E402
+
 
 # --------------------------------------------------------------------------- environment
 def _optional(name: str):
@@ -73,21 +75,9 @@ def environment(threads: Optional[int]) -> Dict[str, object]:
     if blas_threads is None:
         blas_threads = threads or os.cpu_count() or 1
     env["threads"] = int(blas_threads)
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     flags = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     set_flags = ", ".join(f"{k}={v}" for k, v in flags.items() if v is not None) or "none set"
-    env["machine"] = (
-        f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, NumPy {np.__version__}"
-    )
+    env["machine"] = f"{machine()}, Python {platform.python_version()}, NumPy {np.__version__}"
     env["blas"] = "; ".join(lines)
     env["envvars"] = f"BLAS env vars: {set_flags}"
     torch = _optional("torch")

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from gru_props._machine import machine
 from gru_props._validation import check_positive_int
 from gru_props.study.models import Arm, hidden_size
 from gru_props.study.tasks import Task, make_task
@@ -251,17 +252,6 @@ class StudyResult:
 
 def environment(n_jobs: Any) -> Dict[str, str]:
     """The machine and the versions a study ran with."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import os
-
     import gru_props
 
     versions = [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
@@ -272,7 +262,7 @@ def environment(n_jobs: Any) -> Dict[str, str]:
         except ImportError:
             pass
     return {
-        "machine": f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}",
+        "machine": machine(),
         "versions": ", ".join(versions),
         "jobs": str(n_jobs),
     }
