@@ -178,3 +178,17 @@ def test_verdict_says_no_difference_when_the_data_do():
     assert tie.ties == 5 and tie.verdict == "no difference detected (every seed tied)"
     with pytest.raises(ValueError, match="metric"):
         compare(runs, "t", "A", "B", "accuracy")
+
+
+def test_generalisation_is_compared_higher_is_better():
+    runs = []
+    for s in range(6):
+        runs.append(dataclasses.replace(_run("A", s, 1e-3, 50, 0.01, 0.01), generalisation=12))
+        runs.append(dataclasses.replace(_run("B", s, 1e-3, 50, 0.01, 0.01, "lstm"), generalisation=15 + s))
+    gen = compare(runs, "t", "A", "B", "generalisation")
+    assert [(x, y) for _, x, y in gen.pairs] == [(12.0, 15.0 + s) for s in range(6)]
+    assert (gen.wins, gen.losses, gen.ties) == (0, 6, 0)
+    assert gen.verdict.startswith("B: generalises to longer strings") and gen.p == pytest.approx(2 / 64)
+    with pytest.raises(ValueError, match="only the a\\^n b\\^n task"):
+        compare([_run("A", 0, 1e-3, 50, 0.01, 0.01), _run("B", 0, 1e-3, 50, 0.01, 0.01)],
+                "t", "A", "B", "generalisation")

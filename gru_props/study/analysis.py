@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -127,6 +127,21 @@ def _test(r: RunResult) -> float:
     return math.inf if (r.diverged or not math.isfinite(r.test_loss)) else r.test_loss
 
 
+def _generalisation(r: RunResult) -> float:
+    if r.generalisation is None:
+        raise ValueError(f"compare: run {r.arm!r} seed {r.seed} on {r.task!r} has no length generalisation "
+                         f"(only the a^n b^n task measures it).")
+    return float(r.generalisation)
+
+
+# metric -> (value of a run, what "better" means, whether higher is better)
+_METRICS: Dict[str, Tuple[Callable[[RunResult], float], str, bool]] = {
+    "steps": (_steps, "fewer steps to threshold", False),
+    "test_loss": (_test, "lower test loss", False),
+    "generalisation": (_generalisation, "generalises to longer strings", True),
+}
+
+
 def summarise(runs: Sequence[RunResult]) -> List[ArmSummary]:
     """One ``ArmSummary`` per (task, arm), at the chosen learning rates, in first-seen order."""
     chosen = at_chosen_lr(runs)
@@ -160,9 +175,10 @@ def summarise(runs: Sequence[RunResult]) -> List[ArmSummary]:
 class Comparison:
     """Arm ``a`` against arm ``b`` on one task, seed by seed, on one metric.
 
-    ``pairs``: per common seed, (seed, value of a, value of b); lower is
-    better (steps to threshold with inf for never, or test loss). ``wins``:
-    seeds where a was lower; ``losses``: where b was; ``p``: the sign test.
+    ``pairs``: per common seed, (seed, value of a, value of b): steps to
+    threshold (inf for never) or test loss, lower is better, or the length
+    generalisation n of a^n b^n, higher is better. ``wins``: seeds where a
+    was better; ``losses``: where b was; ``p``: the sign test.
     """
 
     task: str
@@ -179,7 +195,7 @@ class Comparison:
     def verdict(self) -> str:
         """A sentence that claims only what the sign test supports."""
         n = self.wins + self.losses
-        better = "fewer steps to threshold" if self.metric == "steps" else "lower test loss"
+        better = _METRICS[self.metric][1]
         if n == 0:
             return "no difference detected (every seed tied)"
         if self.p < ALPHA:
@@ -192,14 +208,17 @@ class Comparison:
 
 
 def compare(runs: Sequence[RunResult], task: str, a: str, b: str, metric: str) -> Comparison:
-    """Paired comparison of arms ``a`` and ``b`` on ``task`` by ``metric`` ("steps" or "test_loss").
+    """Paired comparison of arms ``a`` and ``b`` on ``task`` by ``metric``.
+
+    ``metric``: "steps" (to threshold), "test_loss" or "generalisation" (a^n b^n).
 
     Raises:
-        ValueError: an unknown metric, or an arm without runs on the task.
+        ValueError: an unknown metric, an arm without runs on the task, or
+            "generalisation" on a task that does not measure it.
     """
-    if metric not in ("steps", "test_loss"):
-        raise ValueError(f"metric: expected 'steps' or 'test_loss'; got {metric!r}.")
-    value = _steps if metric == "steps" else _test
+    if metric not in _METRICS:
+        raise ValueError(f"metric: expected one of {sorted(_METRICS)}; got {metric!r}.")
+    value, _, higher = _METRICS[metric]
     chosen = at_chosen_lr(runs)
     by_arm: Dict[str, Dict[int, float]] = {a: {}, b: {}}
     for r in chosen:
@@ -210,7 +229,7 @@ def compare(runs: Sequence[RunResult], task: str, a: str, b: str, metric: str) -
             raise ValueError(f"compare: no runs of arm {arm!r} on task {task!r}.")
     seeds = sorted(set(by_arm[a]) & set(by_arm[b]))
     pairs = [(s, by_arm[a][s], by_arm[b][s]) for s in seeds]
-    wins = sum(x < y for _, x, y in pairs)
-    losses = sum(x > y for _, x, y in pairs)
+    wins = sum((x > y) if higher else (x < y) for _, x, y in pairs)
+    losses = sum((x < y) if higher else (x > y) for _, x, y in pairs)
     ties = len(pairs) - wins - losses
     return Comparison(task, a, b, metric, pairs, wins, losses, ties, sign_test(wins, losses))

@@ -124,9 +124,10 @@ def _summary_rows(summaries: Sequence[ArmSummary], budget: int, has_acc: bool, a
     return rows
 
 
-def _comparison_rows(comps: Sequence[Tuple[Comparison, Comparison]]) -> List[List[str]]:
+def _comparison_rows(comps: Sequence[Tuple[Comparison, ...]]) -> List[List[str]]:
+    """One row per pair: per-seed steps, then W/L/T and the verdict of each metric compared."""
     rows = []
-    for steps, loss in comps:
+    for steps, *others in comps:
         per_seed = ", ".join(
             f"{'–' if math.isinf(x) else f'{x:,.0f}'}/{'–' if math.isinf(y) else f'{y:,.0f}'}"
             for _, x, y in steps.pairs)
@@ -135,9 +136,7 @@ def _comparison_rows(comps: Sequence[Tuple[Comparison, Comparison]]) -> List[Lis
             per_seed,
             f"{steps.wins}/{steps.losses}/{steps.ties}",
             steps.verdict,
-            f"{loss.wins}/{loss.losses}/{loss.ties}",
-            loss.verdict,
-        ])
+        ] + [cell for c in others for cell in (f"{c.wins}/{c.losses}/{c.ties}", c.verdict)])
     return rows
 
 
@@ -240,12 +239,16 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
         if anbn:
             head.append("generalises to n: median [range]")
         out += _table(head, _summary_rows(sums, budget, task.target == "steps", anbn)) + [""]
-        comps = [(compare(runs, task.name, a, b, "steps"), compare(runs, task.name, a, b, "test_loss"))
-                 for a, b in pairs_for(result)]
+        metrics = ["steps", "test_loss"] + (["generalisation"] if anbn else [])
+        comps = [tuple(compare(runs, task.name, a, b, m) for m in metrics) for a, b in pairs_for(result)]
         out += ["Paired by seed (each arm at its chosen learning rate). Steps per seed as a/b, – = never "
-                "solved; wins/losses/ties count seeds where the first arm was better/worse/equal.", ""]
-        out += _table(["pair", "steps to threshold per seed", "steps W/L/T", "steps: verdict",
-                       "test loss W/L/T", "test loss: verdict"], _comparison_rows(comps)) + [""]
+                "solved; wins/losses/ties count seeds where the first arm was better/worse/equal"
+                + (" (for generalisation: reached a larger n)" if anbn else "") + ".", ""]
+        head = ["pair", "steps to threshold per seed", "steps W/L/T", "steps: verdict",
+                "test loss W/L/T", "test loss: verdict"]
+        if anbn:
+            head += ["generalisation W/L/T", "generalisation: verdict"]
+        out += _table(head, _comparison_rows(comps)) + [""]
         if exp == "reversed":
             for a, b in pairs_for(result):
                 if b == "reversed, z negated at init":
