@@ -3,7 +3,7 @@
 ::
 
     gru-props study --quick --out DIR          # smoke test, well under a minute
-    gru-props study --out docs/study           # the full study (about an hour on 2 cores)
+    gru-props study --out docs/study           # the full study (81 minutes on 2 cores)
     gru-props study --experiment reversed --seeds 5 --out DIR
     gru-props study --from-json DIR/study.json.gz --out DIR   # re-render without training
 
