@@ -108,12 +108,13 @@ def print_environment(env: Dict[str, object], notes: Sequence[str] = ("torch_not
 
 # --------------------------------------------------------------------------- options
 def timing_parser(description: str, cases: Sequence[str], *, budget: Tuple[float, float],
-                  threads: str) -> argparse.ArgumentParser:
+                  threads: str, default_threads: Optional[int] = None) -> argparse.ArgumentParser:
     """An argument parser with the options every benchmark's timing takes.
 
     ``budget`` is the default ``--budget`` (seconds of timed calls per variant
     per round) with ``--quick`` and without; ``threads`` says what
-    ``--threads`` pins. Parse with ``parse_timing``.
+    ``--threads`` pins, ``default_threads`` its default (None: NumPy's BLAS
+    thread count). Parse with ``parse_timing``.
     """
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--cases", default=",".join(cases), help=f"comma list of {', '.join(cases)}")
@@ -125,7 +126,8 @@ def timing_parser(description: str, cases: Sequence[str], *, budget: Tuple[float
     ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
     ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
     ap.add_argument("--max-retries", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=None, help=f"{threads} threads (default: NumPy's BLAS count)")
+    ap.add_argument("--threads", type=int, default=default_threads,
+                    help=f"{threads} threads (default: {default_threads or 'NumPy' + chr(39) + 's BLAS count'})")
     ap.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
     ap.set_defaults(_cases=tuple(cases), _budgets=budget)

@@ -6,7 +6,7 @@ Run from the repository root after ``pip install -e ".[bench]"``::
 
     python benchmarks/bench_lstm.py              # all cases, 7 rounds
     python benchmarks/bench_lstm.py --quick      # 3 short rounds
-    python benchmarks/bench_lstm.py --cases T100-H64 --rounds 9
+    python benchmarks/bench_lstm.py --cases T100-H64 --rounds 9 --markdown
 
 Per case it times
 
@@ -20,31 +20,28 @@ Per case it times
 
 Before anything is timed every variant's outputs and gradients are checked
 against Level 1 in float64. Variants are interleaved inside each round with a
-rotating order, each preceded by a short pause and a warm-up; the reported
-time is the median over rounds of each round's median, and the ratios come
-from this one run. Torch runs with ``set_num_threads`` equal to NumPy's BLAS
-thread count (``--threads`` sets both). Timings never decide a test.
+rotating order, each preceded by a short pause and a warm-up, and rounds are
+re-run when the machine's GEMM speed dropped (``_common.run_rounds``, as in
+the other benchmarks); times are medians over rounds, the ratios are paired
+by round, all from this one run. Torch runs with ``set_num_threads`` equal to
+NumPy's BLAS thread count (``--threads`` sets both; default 1, as the
+study's workers run). Timings never decide a test.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import platform
-import statistics
 import sys
-import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-try:  # a checkout that was not pip-installed still runs
-    import gru_props  # noqa: F401
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
+from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
+    environment, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+)
 
-from gru_props.lstm import LSTMCache, LSTMParams, level1, level3
+from gru_props.lstm import LSTMCache, LSTMParams, level1, level3  # noqa: E402
 
 # name: (B, T, D, H). The study trains at B=64, T=50..100; H=32/64 are GRU
 # sizes and 28/55 the LSTM sizes of an equal parameter budget.
@@ -56,40 +53,6 @@ CASES: Dict[str, Tuple[int, int, int, int]] = {
 }
 
 Fn = Callable[[], object]
-
-
-def environment(threads: int) -> Tuple[List[str], object]:
-    lines = []
-    try:
-        import threadpoolctl
-
-        limiter = threadpoolctl.threadpool_limits(limits=threads)
-        for info in threadpoolctl.threadpool_info():
-            if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
-                lines.append(f"NumPy BLAS: {info.get('internal_api')} {info.get('version')} "
-                             f"kernel={info.get('architecture')} threads={info.get('num_threads')}")
-    except ImportError:
-        limiter = None
-        lines.append("threadpoolctl not installed: NumPy's BLAS threads not limited")
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    lines.insert(0, f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, "
-                    f"NumPy {np.__version__}")
-    flags = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
-    lines.append("BLAS env vars: " + (", ".join(flags) or "none set"))
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        lines.append(f"torch {torch.__version__}, set_num_threads({threads})")
-    except ImportError:
-        torch = None
-        lines.append("torch not installed: skipped")
-    return lines, (torch, limiter)
 
 
 def make_variants(torch, B: int, T: int, D: int, H: int):
@@ -160,67 +123,35 @@ def verify(variants: Dict[str, Fn], data, torch) -> str:
     return f"every variant agrees with Level 1 float64 (max diff {worst:.1e}, gradients relative to their scale)"
 
 
-def time_one(fn: Fn, pause: float, budget: float, min_calls: int) -> float:
-    time.sleep(pause)
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(max(min_calls, int(budget / max(one, 1e-6)))):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {list(CASES)}")
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
-    ap.add_argument("--pause", type=float, default=0.05)
-    ap.add_argument("--budget", type=float, default=0.3, help="seconds per variant per round")
-    ap.add_argument("--quick", action="store_true", help="3 rounds of 0.1 s")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.rounds, args.budget = 3, 0.1
-    names = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
-    lines, (torch, _limiter) = environment(args.threads)
-    print("\n".join(lines))
+    ap = timing_parser(__doc__.split("\n\n")[0], list(CASES), budget=(0.1, 0.3), threads="BLAS and torch",
+                       default_threads=1)
+    args, names = parse_timing(ap, argv)
+    env = environment(args.threads)
+    print_environment(env)
+    print_timing(args)
+    torch = env["torch"]
 
     rows = []
     for name in names:
         B, T, D, H = CASES[name]
         variants, data = make_variants(torch, B, T, D, H)
         print(f"\n[{name}] B={B} T={T} D={D} H={H} float32: {verify(variants, data, torch)}")
-        order = list(variants)
-        times: Dict[str, List[float]] = {v: [] for v in order}
-        for r in range(args.rounds):
-            rot = order[r % len(order):] + order[:r % len(order)]
-            for v in rot:
-                gc.collect()
-                times[v].append(time_one(variants[v], args.pause, args.budget, 3))
-        med = {v: statistics.median(ts) * 1e3 for v, ts in times.items()}
-        rows.append((name, med))
-        print("  " + "  ".join(f"{v}: {ms:.2f} ms" for v, ms in med.items()))
-
-    print("\nRatios (time / torch's; below 1 is faster than torch), medians of this run:")
-    print(f"| case | L3 fwd | L3 fwd+bwd cached | L3 fwd+bwd (no cache) | L1 fwd+bwd | "
-          f"cache saves |")
-    print("|---|---|---|---|---|---|")
-    for name, med in rows:
-        saves = 1 - med["L3 fwd+bwd cached"] / med["L3 fwd+bwd"]
-        if "torch fwd" in med:
-            tf, tt = med["torch fwd"], med["torch fwd+bwd"]
-            print(f"| {name} | {med['L3 fwd'] / tf:.2f} | {med['L3 fwd+bwd cached'] / tt:.2f} | "
-                  f"{med['L3 fwd+bwd'] / tt:.2f} | {med['L1 fwd+bwd'] / tt:.2f} | {saves:.0%} |")
+        med = run_rounds(variants, args)
+        print("  " + "  ".join(f"{v}: {float(med[v]) * 1e3:.2f} ms" for v in variants))
+        pr = med["_paired"]
+        saves = 1 - pr[("L3 fwd+bwd cached", "L3 fwd+bwd")]
+        if torch is not None:
+            tf, tt = "torch fwd", "torch fwd+bwd"
+            rows.append([name] + [f"{pr[(v, t)]:.2f}" for v, t in (
+                ("L3 fwd", tf), ("L3 fwd+bwd cached", tt), ("L3 fwd+bwd", tt), ("L1 fwd+bwd", tt))]
+                + [f"{saves:.0%}"])
         else:
-            print(f"| {name} | - | - | - | - | {saves:.0%} |")
+            rows.append([name, "-", "-", "-", "-", f"{saves:.0%}"])
+
+    print("\nRatios (time / torch's; below 1 is faster than torch), paired by round:")
+    table(["case", "L3 fwd", "L3 fwd+bwd cached", "L3 fwd+bwd (no cache)", "L1 fwd+bwd", "cache saves"],
+          rows, args.markdown)
     return 0
 
 
