@@ -27,17 +27,19 @@ function is intercepted (in the worker thread only: pytest-timeout's own
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import os
 import queue
+import signal
 import sys
 import sysconfig
 import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -74,6 +76,98 @@ class Interrupted(BaseException):
     def __init__(self, original: BaseException) -> None:
         super().__init__(repr(original))
         self.original = original
+
+
+class _OuterHandler:
+    """A signal handler of the caller's, wrapped: whatever it raises leaves as ``Interrupted``."""
+
+    def __init__(self, handler: Callable[..., Any]) -> None:
+        self.handler = handler
+
+    def __call__(self, signum: int, frame: Any) -> Any:
+        try:
+            return self.handler(signum, frame)
+        except Interrupted:
+            raise
+        except BaseException as exc:
+            # Also kept aside: a handler can run where exceptions are swallowed (a gc
+            # callback inside Hypothesis), and the check must still stop.
+            _PENDING[:] = [exc]
+            raise Interrupted(exc) from exc
+
+
+_PENDING: List[BaseException] = []
+
+
+def raise_pending_interruption() -> None:
+    """Raise ``Interrupted`` for an outer handler's exception that was swallowed on its way out."""
+    if _PENDING:
+        exc = _PENDING.pop()
+        _PENDING.clear()
+        raise Interrupted(exc)
+
+
+def interruption_in(exc: BaseException) -> Optional[BaseException]:
+    """``exc`` or the first of its causes and contexts that is ours to carry out of Hypothesis.
+
+    When an ``Interrupted``, ``Hang`` or ``BudgetExhausted`` passes through
+    Hypothesis mid-draw, Hypothesis' own clean-up can raise a second
+    exception (an inconsistent-data-generation error, an IndexError) with
+    ours as its context; the check must act on ours.
+    """
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (Interrupted, Hang, BudgetExhausted)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def outer_signals_interrupt() -> Iterator[None]:
+    """For the duration of a check, exceptions raised by Python signal handlers become ``Interrupted``.
+
+    A handler's exception (an ``ITIMER_REAL`` alarm of the caller's, say) can
+    fire anywhere, also inside Hypothesis' own code between our guards, where
+    Hypothesis would take an ``Exception`` for a failing example and then
+    report a flaky test or an inconsistent strategy instead of letting it
+    out. ``Interrupted`` is a ``BaseException``, which Hypothesis lets
+    through; the check re-raises the original once it is out. Handlers are
+    only wrapped from the main thread (the only one Python runs them in, and
+    the only one allowed to set them) and are put back afterwards unless
+    something else replaced them meanwhile.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _PENDING.clear()
+    wrapped = {}
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (ValueError, OSError):  # pragma: no cover - a signal Python cannot query
+            continue
+        if callable(handler) and handler not in (signal.default_int_handler,) and \
+                not isinstance(handler, _OuterHandler):
+            try:
+                signal.signal(signum, _OuterHandler(handler))
+            except (ValueError, OSError, RuntimeError):  # pragma: no cover - a signal Python cannot set
+                continue
+            wrapped[signum] = handler
+    try:
+        yield
+    except BaseException:
+        _PENDING.clear()  # already on its way out
+        raise
+    else:
+        raise_pending_interruption()
+    finally:
+        for signum, handler in wrapped.items():
+            current = signal.getsignal(signum)
+            if isinstance(current, _OuterHandler) and current.handler is handler:
+                signal.signal(signum, handler)
 
 
 class _Stop(BaseException):
@@ -264,7 +358,7 @@ class Caller:
                 job.abandoned = True
                 self._worker = None
                 worker.interrupt()
-                raise Interrupted(exc) from exc
+                raise exc if isinstance(exc, Interrupted) else Interrupted(exc) from exc
         if not finished:
             job.abandoned = True
             self._worker = None

@@ -35,7 +35,9 @@ from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
-from gru_props._calls import BudgetExhausted, Caller, Hang, Interrupted
+from gru_props._calls import (
+    BudgetExhausted, Caller, Hang, Interrupted, interruption_in, raise_pending_interruption,
+)
 from gru_props._compare import Mismatch, tolerance_for
 from gru_props._conventions import Convention
 from gru_props._profiles import Sizes
@@ -320,6 +322,7 @@ class Engine:
     # -- a single evaluation -------------------------------------------------
     def _evaluate(self, prop: Property, case: Any, counts: Dict[str, int]) -> Optional[Failure]:
         """The failure this case shows for ``prop``, or None (pass, not applicable, already known)."""
+        raise_pending_interruption()
         if self.progress is not None:
             self.progress.tick(self.caller.calls)
         try:
@@ -373,8 +376,14 @@ class Engine:
             # passes of _shrink only: a hard-to-find failure can take Hypothesis minutes.
             chosen = settings(chosen, phases=[p for p in chosen.phases if p != Phase.shrink])
         try:
-            minimal = find(_guarded(prop.strategy), fails, settings=chosen,
-                           database_key=self.database_key(prop.name))
+            try:
+                minimal = find(_guarded(prop.strategy), fails, settings=chosen,
+                               database_key=self.database_key(prop.name))
+            except BaseException as exc:
+                ours = interruption_in(exc)
+                if ours is None or ours is exc:
+                    raise
+                raise ours from None  # Hypothesis' clean-up raised over it: ours decides
         except NoSuchExample:
             return None
         except Flaky:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hypothesis import settings
 
-from gru_props._calls import BudgetExhausted, Caller, Hang
+from gru_props._calls import BudgetExhausted, Caller, Hang, outer_signals_interrupt
 from gru_props._conventions import Convention
 from gru_props._engine import Contract, Context, Engine, Failure, Progress, Property, digest
 from gru_props._profiles import (
@@ -152,7 +152,7 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
     deadline = None if args["max_seconds"] is None else time.monotonic() + args["max_seconds"]
     name = display_name(fn)
     cands = tuple(candidates)
-    with Caller(args["timeout"], deadline) as caller:
+    with outer_signals_interrupt(), Caller(args["timeout"], deadline) as caller:
         ctx = Context(contract.subject(fn, args["step"], caller, name), cands, cands[0], rtol=args["rtol"],
                       atol=args["atol"], strict=args["strict"], bias=args["bias"], sizes=plan_.sizes,
                       detected=len(cands) > 1)

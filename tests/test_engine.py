@@ -101,6 +101,45 @@ def test_an_outer_interval_timer_is_left_alone():
     assert time.monotonic() - start < 10
 
 
+@pytest.mark.parametrize("which", ["forward", "gradients"])
+def test_an_outer_alarm_leaves_the_check_as_itself_wherever_it_fires(which):
+    """An alarm's exception can land inside Hypothesis' own bookkeeping (mid-draw, in a gc
+    callback); it must still come out as the caller's exception, never as Hypothesis'
+    'inconsistent data generation', an IndexError from its clean-up, or not at all."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs ITIMER_REAL in the main thread")
+    from gru_props import check_gradients
+
+    class Outer(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Outer()
+
+    def run():
+        if which == "forward":
+            check_implementation(zoo.loop_gru, profile="ci")
+        else:
+            check_gradients(level3.gru_backward, profile="ci")
+
+    seen = []
+    for i in range(12):
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.02 + 0.027 * i)  # spread over the first 0.3 s
+        try:
+            run()
+            seen.append("finished")
+        except Outer:
+            seen.append("outer")
+        except BaseException as exc:  # noqa: B036 - what escaped is the finding
+            seen.append(f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert signal.getsignal(signal.SIGALRM) is previous
+    assert seen == ["outer"] * 12
+
+
 def test_pytest_timeout_still_works_with_both_methods(pytester):
     pytest.importorskip("pytest_timeout")
     pytester.makepyfile(
