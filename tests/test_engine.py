@@ -6,10 +6,10 @@ bad argument named, and reproduction snippets that really reproduce.
 """
 
 import concurrent.futures
+import contextlib
 import copy
 import functools
 import signal
-import sys
 import threading
 import time
 
@@ -75,29 +75,42 @@ def test_returning_right_at_the_deadline_never_leaks_a_private_exception():
             assert "did not return within" in str(err).lower()
 
 
-def test_an_outer_interval_timer_is_left_alone():
+class _Outer(Exception):
+    """What a caller's alarm handler raises in the outer-timer tests."""
+
+
+def _needs_itimer() -> None:
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         pytest.skip("needs ITIMER_REAL in the main thread")
 
-    class Outer(Exception):
-        pass
+
+@contextlib.contextmanager
+def _outer_alarm(seconds: float):
+    """A caller's ITIMER_REAL whose handler raises _Outer."""
 
     def on_alarm(signum, frame):
-        raise Outer()
+        raise _Outer()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert signal.getsignal(signal.SIGALRM) is previous
+
+
+def test_an_outer_interval_timer_is_left_alone():
+    _needs_itimer()
 
     def slow(x, h0, p):
         time.sleep(0.02)
         return zoo.loop_gru(x, h0, p)
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, 1.0)
     start = time.monotonic()
-    try:
-        with pytest.raises(Outer):
-            check_implementation(slow, profile="ci", timeout=0.5)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(_Outer), _outer_alarm(1.0):
+        check_implementation(slow, profile="ci", timeout=0.5)
     assert time.monotonic() - start < 10
 
 
@@ -109,37 +122,22 @@ def test_an_outer_alarm_leaves_the_check_as_itself_wherever_it_fires(which):
     """An alarm's exception can land inside Hypothesis' own bookkeeping (mid-draw, in a gc
     callback); it must still come out as the caller's exception, never as Hypothesis'
     'inconsistent data generation', an IndexError from its clean-up, or not at all."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        pytest.skip("needs ITIMER_REAL in the main thread")
     from gru_props import check_gradients
 
-    class Outer(Exception):
-        pass
-
-    def on_alarm(signum, frame):
-        raise Outer()
-
-    def run():
-        if which == "forward":
-            check_implementation(zoo.loop_gru, profile="ci")
-        else:
-            check_gradients(level3.gru_backward, profile="ci")
-
+    _needs_itimer()
     seen = []
     for i in range(12):
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, 0.02 + 0.027 * i)  # spread over the first 0.3 s
         try:
-            run()
+            with _outer_alarm(0.02 + 0.027 * i):  # spread over the first 0.3 s
+                if which == "forward":
+                    check_implementation(zoo.loop_gru, profile="ci")
+                else:
+                    check_gradients(level3.gru_backward, profile="ci")
             seen.append("finished")
-        except Outer:
+        except _Outer:
             seen.append("outer")
         except BaseException as exc:  # noqa: B036 - what escaped is the finding
             seen.append(f"{type(exc).__name__}: {exc}"[:200])
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        assert signal.getsignal(signal.SIGALRM) is previous
     assert seen == ["outer"] * 12
 
 
