@@ -102,9 +102,7 @@ _PENDING: List[BaseException] = []
 def raise_pending_interruption() -> None:
     """Raise ``Interrupted`` for an outer handler's exception that was swallowed on its way out."""
     if _PENDING:
-        exc = _PENDING.pop()
-        _PENDING.clear()
-        raise Interrupted(exc)
+        raise Interrupted(_PENDING.pop())
 
 
 def interruption_in(exc: BaseException) -> Optional[BaseException]:
@@ -358,7 +356,9 @@ class Caller:
                 job.abandoned = True
                 self._worker = None
                 worker.interrupt()
-                raise exc if isinstance(exc, Interrupted) else Interrupted(exc) from exc
+                if isinstance(exc, Interrupted):  # already wrapped by outer_signals_interrupt
+                    raise
+                raise Interrupted(exc) from exc
         if not finished:
             job.abandoned = True
             self._worker = None
