@@ -126,8 +126,8 @@ def timing_parser(description: str, cases: Sequence[str], *, budget: Tuple[float
     ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
     ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
     ap.add_argument("--max-retries", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=default_threads,
-                    help=f"{threads} threads (default: {default_threads or 'NumPy' + chr(39) + 's BLAS count'})")
+    default_text = "NumPy's BLAS count" if default_threads is None else str(default_threads)
+    ap.add_argument("--threads", type=int, default=default_threads, help=f"{threads} threads (default: {default_text})")
     ap.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
     ap.set_defaults(_cases=tuple(cases), _budgets=budget)
