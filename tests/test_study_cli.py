@@ -196,8 +196,7 @@ def test_generalisation_is_compared_higher_is_better():
 
 def test_the_committed_study_report_is_what_its_runs_render():
     """docs/study/study.md must be the report of docs/study/study.json.gz (no hand edits, not stale)."""
-    from gru_props.study.cli import FIGURES, _header, _load
-    from gru_props.study.report import markdown
+    from gru_props.study.cli import FIGURES, _load, report_text
     from gru_props.study.runner import StudyResult
 
     folder = os.path.join(ROOT, "docs", "study")
@@ -206,8 +205,7 @@ def test_the_committed_study_report_is_what_its_runs_render():
     assert [r.config["experiment"] for r in results] == ["compare", "reversed"]
     assert all(len(r.config["seeds"]) == 10 and not r.config["quick"] for r in results)
     assert len(results[0].runs) == 600 and len(results[1].runs) == 120
-    rendered = "\n".join(_header(results, data["command"], float(data["total_s"]))) + "\n" + "\n".join(
-        markdown(r, figure=FIGURES[r.config["experiment"]]) for r in results)
+    rendered = report_text(results, data["command"], float(data["total_s"]))
     with open(os.path.join(folder, "study.md"), encoding="utf-8") as f:
         assert f.read() == rendered
     for fig in FIGURES.values():

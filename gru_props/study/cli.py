@@ -122,17 +122,24 @@ def _load(path: str) -> Dict[str, Any]:
         return json.load(f)
 
 
-def _write(results: List[StudyResult], out: str, command: str, total_s: float) -> List[str]:
-    from gru_props.study.report import markdown, plot_curves
+def _figure(result: StudyResult) -> str:
+    exp = result.config["experiment"]
+    return FIGURES.get(exp, f"{exp}.png")
 
-    written = []
-    sections = []
-    for res in results:
-        exp = res.config["experiment"]
-        fig = FIGURES.get(exp, f"{exp}.png")
-        written.append(plot_curves(res, os.path.join(out, fig)))
-        sections.append(markdown(res, figure=fig))
-    md = "\n".join(_header(results, command, total_s)) + "\n" + "\n".join(sections)
+
+def report_text(results: List[StudyResult], command: str, total_s: float) -> str:
+    """The whole ``study.md``: the header, then each experiment's section."""
+    from gru_props.study.report import markdown
+
+    sections = [markdown(res, figure=_figure(res)) for res in results]
+    return "\n".join(_header(results, command, total_s)) + "\n" + "\n".join(sections)
+
+
+def _write(results: List[StudyResult], out: str, command: str, total_s: float) -> List[str]:
+    from gru_props.study.report import plot_curves
+
+    written = [plot_curves(res, os.path.join(out, _figure(res))) for res in results]
+    md = report_text(results, command, total_s)
     path = os.path.join(out, "study.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write(md)

@@ -239,15 +239,15 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
         if anbn:
             head.append("generalises to n: median [range]")
         out += _table(head, _summary_rows(sums, budget, task.target == "steps", anbn)) + [""]
-        metrics = ["steps", "test_loss"] + (["generalisation"] if anbn else [])
+        metrics = {"steps": "steps", "test_loss": "test loss"}
+        if anbn:
+            metrics["generalisation"] = "generalisation"
         comps = [tuple(compare(runs, task.name, a, b, m) for m in metrics) for a, b in pairs_for(result)]
         out += ["Paired by seed (each arm at its chosen learning rate). Steps per seed as a/b, – = never "
                 "solved; wins/losses/ties count seeds where the first arm was better/worse/equal"
                 + (" (for generalisation: reached a larger n)" if anbn else "") + ".", ""]
-        head = ["pair", "steps to threshold per seed", "steps W/L/T", "steps: verdict",
-                "test loss W/L/T", "test loss: verdict"]
-        if anbn:
-            head += ["generalisation W/L/T", "generalisation: verdict"]
+        head = ["pair", "steps to threshold per seed"]
+        head += [col for label in metrics.values() for col in (f"{label} W/L/T", f"{label}: verdict")]
         out += _table(head, _comparison_rows(comps)) + [""]
         if exp == "reversed":
             for a, b in pairs_for(result):
