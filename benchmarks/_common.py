@@ -27,7 +27,7 @@ try:  # a checkout that was not pip-installed still runs
 except ImportError:  # pragma: no cover
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from gru_props._machine import machine  # noqa: E402
+from gru_props.core.machine import machine  # noqa: E402
 
 
 # --------------------------------------------------------------------------- environment
@@ -75,7 +75,8 @@ def environment(threads: Optional[int]) -> Dict[str, object]:
     if blas_threads is None:
         blas_threads = threads or os.cpu_count() or 1
     env["threads"] = int(blas_threads)
-    flags = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    flags = {k: os.environ.get(k) for k in names}
     set_flags = ", ".join(f"{k}={v}" for k, v in flags.items() if v is not None) or "none set"
     env["machine"] = f"{machine()}, Python {platform.python_version()}, NumPy {np.__version__}"
     env["blas"] = "; ".join(lines)
@@ -124,7 +125,8 @@ def timing_parser(description: str, cases: Sequence[str], *, budget: Tuple[float
     ap.add_argument("--budget", type=float, default=None,
                     help=f"seconds of timed calls per variant per round (default {budget[1]:g}, --quick {budget[0]:g})")
     ap.add_argument("--min-calls", type=int, default=3, help="timed calls per variant per round, at least")
-    ap.add_argument("--min-speed", type=float, default=0.7, help="re-run a round below this fraction of the best GEMM speed")
+    ap.add_argument("--min-speed", type=float, default=0.7,
+                    help="re-run a round below this fraction of the best GEMM speed")
     ap.add_argument("--max-retries", type=int, default=4)
     default_text = "NumPy's BLAS count" if default_threads is None else str(default_threads)
     ap.add_argument("--threads", type=int, default=default_threads, help=f"{threads} threads (default: {default_text})")

@@ -24,11 +24,12 @@ Timings never decide a test's pass/fail.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
@@ -37,9 +38,8 @@ try:  # a checkout that was not pip-installed still runs
 except ImportError:  # pragma: no cover
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from gru_props import GRUParams, level1, level3
-from gru_props import _params
-from gru_props import adapters
+from gru_props import GRUParams, adapters, level1, level3
+from gru_props.core import params as _params
 
 
 def _bytes_backed(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -83,6 +83,14 @@ def _rounds(variants: Dict[str, Callable[[], object]], rounds: int) -> Dict[str,
     return {k: statistics.median(v) for k, v in results.items()}
 
 
+def _builder(arrays: Dict[str, np.ndarray], strategy: Callable[..., np.ndarray]) -> Callable[[], object]:
+    """A timed call: GRUParams built from ``arrays`` with ``strategy`` as the way arrays are frozen."""
+    def run() -> object:
+        _params._immutable = strategy
+        return GRUParams(**arrays)
+    return run
+
+
 def construction(rounds: int) -> None:
     print("\n1. GRUParams construction (us per GRUParams)")
     print(f"{'D, H':>10}  {'plain copy':>11}  {'bytes-backed':>12}  {'ratio':>6}")
@@ -92,13 +100,7 @@ def construction(rounds: int) -> None:
             arrays = GRUParams.random(D, H, seed=0).arrays()
             arrays = {k: np.array(v) for k, v in arrays.items()}
 
-            def build(strategy: Callable[..., np.ndarray]) -> Callable[[], object]:
-                def run() -> object:
-                    _params._immutable = strategy
-                    return GRUParams(**arrays)
-                return run
-
-            t = _rounds({"plain": build(_plain_copy), "bytes": build(_bytes_backed)}, rounds)
+            t = _rounds({"plain": _builder(arrays, _plain_copy), "bytes": _builder(arrays, _bytes_backed)}, rounds)
             print(f"{f'{D}, {H}':>10}  {t['plain'] * 1e6:11.2f}  {t['bytes'] * 1e6:12.2f}  "
                   f"{t['bytes'] / t['plain']:6.2f}")
     finally:
@@ -120,8 +122,8 @@ def forward_speed(rounds: int) -> None:
     print(f"   (B, T, D, H) = {(B, T, D, H)}; bytes-backed arrays can be made writable: "
           f"{_can_make_writable(frozen.W_z)}")
     for tier in (level1, level3):
-        t = _rounds({"bytes": lambda: tier.gru_forward(x, h0, frozen),
-                     "owned": lambda: tier.gru_forward(x, h0, owned)}, rounds)
+        t = _rounds({"bytes": lambda tier=tier: tier.gru_forward(x, h0, frozen),
+                     "owned": lambda tier=tier: tier.gru_forward(x, h0, owned)}, rounds)
         print(f"   {tier.__name__.split('.')[-1]}: owned {t['owned'] * 1e3:.3f}  bytes-backed "
               f"{t['bytes'] * 1e3:.3f}  ratio {t['bytes'] / t['owned']:.3f}")
 
@@ -134,6 +136,52 @@ def _can_make_writable(arr: np.ndarray) -> bool:
     return True
 
 
+def _adapter_variants(B: int, T: int, D: int, H: int, torch: Any) -> Dict[str, Callable[[], object]]:
+    """The timed calls of ``adapter_overhead`` at one size: a function returning zeros, bare and wrapped."""
+    p = GRUParams.random(D, H, seed=0)
+    rng = np.random.default_rng(0)
+    x, h0 = rng.normal(size=(B, T, D)), np.zeros((B, H))
+    zeros = np.zeros((B, T, H))
+
+    def direct(x, h0, *a):  # noqa: ANN001
+        return zeros
+
+    def one(x, h0, *a):  # noqa: ANN001
+        return zeros[0]
+
+    def major(x, h0, *a):  # noqa: ANN001
+        return zeros.transpose(1, 0, 2)
+
+    wrapped = {  # wrapped once, outside the timed calls
+        "direct": direct,
+        "torch_layout": adapters.torch_layout(direct),
+        "keras_layout": adapters.keras_layout(direct),
+        "onnx_layout": adapters.onnx_layout(direct),
+        "concat_layout": adapters.concat_layout(direct),
+        "transposed_weights": adapters.transposed_weights(direct),
+        "time_major": adapters.time_major(major),
+        "unbatched": adapters.unbatched(one),
+    }
+    if torch is not None:
+        tz = torch.from_numpy(zeros)
+        wrapped["torch_function"] = adapters.torch_function(lambda *a: tz)
+    variants: Dict[str, Callable[[], object]] = {
+        name: functools.partial(fn, x, h0, p) for name, fn in wrapped.items()}
+    if torch is not None:
+        cell = adapters.torch_cell(torch.nn.GRUCell)
+        x_t = x[:, 0]
+        torch_cell_direct = torch.nn.GRUCell(D, H, dtype=torch.float64)
+        xt, ht = torch.from_numpy(x_t), torch.from_numpy(h0)
+
+        def raw_cell() -> object:
+            with torch.no_grad():
+                return torch_cell_direct(xt, ht).numpy()
+
+        variants["nn.GRUCell direct"] = raw_cell
+        variants["torch_cell(nn.GRUCell)"] = lambda: cell(x_t, h0, p)
+    return variants
+
+
 def adapter_overhead(rounds: int) -> None:
     print("\n3. Adapter overhead per call (us), a function returning zeros")
     try:
@@ -143,44 +191,7 @@ def adapter_overhead(rounds: int) -> None:
     except ImportError:  # pragma: no cover
         torch = None
     for B, T, D, H in [(4, 16, 8, 8), (32, 100, 128, 128)]:
-        p = GRUParams.random(D, H, seed=0)
-        rng = np.random.default_rng(0)
-        x, h0 = rng.normal(size=(B, T, D)), np.zeros((B, H))
-        zeros = np.zeros((B, T, H))
-
-        def direct(x, h0, *a):  # noqa: ANN001
-            return zeros
-
-        def one(x, h0, *a):  # noqa: ANN001
-            return zeros[0]
-
-        def major(x, h0, *a):  # noqa: ANN001
-            return zeros.transpose(1, 0, 2)
-
-        variants = {
-            "direct": lambda: direct(x, h0, p),
-            "torch_layout": lambda f=adapters.torch_layout(direct): f(x, h0, p),
-            "keras_layout": lambda f=adapters.keras_layout(direct): f(x, h0, p),
-            "onnx_layout": lambda f=adapters.onnx_layout(direct): f(x, h0, p),
-            "concat_layout": lambda f=adapters.concat_layout(direct): f(x, h0, p),
-            "transposed_weights": lambda f=adapters.transposed_weights(direct): f(x, h0, p),
-            "time_major": lambda f=adapters.time_major(major): f(x, h0, p),
-            "unbatched": lambda f=adapters.unbatched(one): f(x, h0, p),
-        }
-        if torch is not None:
-            tz = torch.from_numpy(zeros)
-            variants["torch_function"] = lambda f=adapters.torch_function(lambda *a: tz): f(x, h0, p)
-            cell = adapters.torch_cell(torch.nn.GRUCell)
-            x_t = x[:, 0]
-            torch_cell_direct = torch.nn.GRUCell(D, H, dtype=torch.float64)
-            xt, ht = torch.from_numpy(x_t), torch.from_numpy(h0)
-
-            def raw_cell() -> object:
-                with torch.no_grad():
-                    return torch_cell_direct(xt, ht).numpy()
-
-            variants["nn.GRUCell direct"] = raw_cell
-            variants["torch_cell(nn.GRUCell)"] = lambda: cell(x_t, h0, p)
+        variants = _adapter_variants(B, T, D, H, torch)
         t = _rounds(variants, rounds)
         print(f"   (B, T, D, H) = {(B, T, D, H)}")
         for name, value in t.items():

@@ -45,7 +45,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common, bench_forward beside this file
 from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
-    environment, fmt, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+    environment,
+    fmt,
+    parse_timing,
+    print_environment,
+    print_timing,
+    run_rounds,
+    table,
+    timing_parser,
 )
 from bench_forward import CASES  # noqa: E402  B, T, D, H: small, medium, large, long
 

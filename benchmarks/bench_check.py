@@ -40,7 +40,7 @@ def _median_time(fn, rounds):
 
 def _kill_matrix(zoo, profile):
     """Each property run alone against each buggy GRU: how many bugs it kills by itself."""
-    from gru_props._properties import property_names
+    from gru_props.forward.properties import property_names
 
     names = property_names()
     kills = {n: [] for n in names}
@@ -128,7 +128,7 @@ def main(argv=None):
     named_right = 0
     missed = []
     print(f"  {'bug':30} {'caught by':32} {'diagnosis':26} {'B,T,D,H':10} seconds")
-    for name, (fn, kwargs, prop, diagnosis) in zoo.BUGGY.items():
+    for name, (fn, kwargs, _prop, diagnosis) in zoo.BUGGY.items():
         start = time.perf_counter()
         try:
             check_implementation(fn, profile=args.profile, **kwargs)

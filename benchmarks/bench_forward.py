@@ -42,11 +42,22 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
 from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
-    environment, fmt, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+    environment,
+    fmt,
+    parse_timing,
+    print_environment,
+    print_timing,
+    run_rounds,
+    table,
+    timing_parser,
 )
 
-from gru_props import GRUParams  # noqa: E402
-from gru_props import level1, level2, level3  # noqa: E402
+from gru_props import (  # noqa: E402
+    GRUParams,  # noqa: E402
+    level1,
+    level2,
+    level3,
+)
 
 CASES: Dict[str, Tuple[int, int, int, int]] = {  # B, T, D, H
     "small": (1, 50, 32, 32),
@@ -280,8 +291,8 @@ def memory_report(markdown: bool, B: int = 8, D: int = 64, H: int = 64, Ts=(1000
     final, full = {}, {}
     for T in Ts:
         x = np.random.default_rng(0).uniform(-1, 1, (B, T, D)).astype(np.float32)
-        final[T] = peak_bytes(lambda: level3.gru_forward(x, None, p, True, return_sequences=False))
-        full[T] = peak_bytes(lambda: level3.gru_forward(x, None, p, True))
+        final[T] = peak_bytes(lambda x=x: level3.gru_forward(x, None, p, True, return_sequences=False))
+        full[T] = peak_bytes(lambda x=x: level3.gru_forward(x, None, p, True))
         hs_bytes = B * T * H * 4
         rows.append([str(T), f"{final[T] / 1e6:.3f}", f"{full[T] / 1e6:.3f}", f"{hs_bytes / 1e6:.3f}",
                      f"{x.nbytes / 1e6:.3f}"])

@@ -38,7 +38,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
 from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
-    environment, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+    environment,
+    parse_timing,
+    print_environment,
+    print_timing,
+    run_rounds,
+    table,
+    timing_parser,
 )
 
 from gru_props.lstm import LSTMCache, LSTMParams, level1, level3  # noqa: E402

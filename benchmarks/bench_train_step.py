@@ -40,7 +40,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _common beside this file
 from _common import (  # noqa: E402  (also makes gru_props importable from a checkout)
-    environment, parse_timing, print_environment, print_timing, run_rounds, table, timing_parser,
+    environment,
+    parse_timing,
+    print_environment,
+    print_timing,
+    run_rounds,
+    table,
+    timing_parser,
 )
 
 from gru_props.study.models import Arm, Model  # noqa: E402
@@ -175,16 +181,16 @@ def bench_case(name: str, env, args) -> Dict[str, float]:
 def report(results: Dict[str, Dict[str, float]], markdown: bool) -> None:
     labels = list(ARMS)
     print("\nMedian time per training step, ms (forward + backward + clip + Adam, float32):")
-    head = ["case"] + [f"{l} {side}" for l in labels for side in ("gru_props", "torch")]
+    head = ["case"] + [f"{arm} {side}" for arm in labels for side in ("gru_props", "torch")]
     rows = [[c] + [f"{res[n] * 1e3:.2f}" if n in res else "n/a" for n in head[1:]] for c, res in results.items()]
     table(head, rows, markdown)
     print("\nRatios paired by round (median of per-round ratios; gru_props / torch > 1: torch faster):")
-    head = ["case"] + [f"{l}: ours/torch" for l in labels] + ["GRU/LSTM H=28 ours", "GRU/LSTM H=28 torch"]
+    head = ["case"] + [f"{arm}: ours/torch" for arm in labels] + ["GRU/LSTM H=28 ours", "GRU/LSTM H=28 torch"]
     rows = []
     for c, res in results.items():
         pr = res["_paired"]
-        row = [c] + [f"{pr[(f'{l} gru_props', f'{l} torch')]:.2f}" if (f"{l} gru_props", f"{l} torch") in pr
-                     else "n/a" for l in labels]
+        row = [c] + [f"{pr[(f'{arm} gru_props', f'{arm} torch')]:.2f}" if (f"{arm} gru_props", f"{arm} torch") in pr
+                     else "n/a" for arm in labels]
         for side in ("gru_props", "torch"):
             k = (f"GRU H=32 {side}", f"LSTM H=28 {side}")
             row.append(f"{pr[k]:.2f}" if k in pr else "n/a")

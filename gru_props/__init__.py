@@ -12,19 +12,19 @@
   GRU-vs-LSTM training study (``gru_props.study``, extra ``study``).
 """
 
-from gru_props._case import GRUCase
-from gru_props._counting import count_parameters, equal_budget_hidden
-from gru_props._grad_case import GradCase
-from gru_props._params import GRUParams
-from gru_props.check import (
+from gru_props.backward.case import GradCase
+from gru_props.backward.check import check_gradients
+from gru_props.core.counting import count_parameters, equal_budget_hidden
+from gru_props.core.params import GRUParams
+from gru_props.forward.case import GRUCase
+from gru_props.forward.check import (
     CheckReport,
     ImplementationError,
     PropertyResult,
     check_implementation,
     implementation_tests,
 )
-from gru_props.gradients import check_gradients
-from gru_props.level3 import GRUCache, gru_backward, gru_forward, gru_step
+from gru_props.tiers.level3 import GRUCache, gru_backward, gru_forward, gru_step
 
 __version__ = "0.2.0"
 

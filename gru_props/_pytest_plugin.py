@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
-from gru_props import _profiles
+from gru_props.engine import profiles as _profiles
 
 _profiles.register_profiles()
 

@@ -32,7 +32,7 @@ import time
 import traceback
 from typing import Any, Callable, List, Optional
 
-from gru_props._profiles import PROFILES
+from gru_props.engine.profiles import PROFILES
 
 _CHILD = "GRU_PROPS_CLI_VERDICT"
 
@@ -192,16 +192,15 @@ def _verdict(value: str) -> None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from gru_props._report import ImplementationError
+    from gru_props.backward.check import check_gradients
+    from gru_props.engine.report import CheckReport, ImplementationError
+    from gru_props.forward.check import check_implementation
 
+    check: Callable[..., CheckReport] = check_implementation if args.command == "check" else check_gradients
     try:
         fn = load(args.target)
         kwargs = _kwargs(args)
-        if args.command == "check":
-            from gru_props.check import check_implementation as check
-        else:
-            from gru_props.gradients import check_gradients as check
-
+        if args.command != "check":
             if args.forward:
                 kwargs["forward_fn"] = load(args.forward)
     except UsageError as exc:
@@ -257,8 +256,8 @@ def _isolated(argv: List[str]) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from gru_props import _demo
-    from gru_props.check import check_implementation
-    from gru_props._report import ImplementationError
+    from gru_props.engine.report import ImplementationError
+    from gru_props.forward.check import check_implementation
 
     print("gru-props demo: checking buggy_gru from gru_props/_demo.py, a loop-based GRU whose")
     print("only flaw is the update-gate interpolation, (1 - z) * h + z * n.\n")

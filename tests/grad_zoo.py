@@ -23,7 +23,6 @@ def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=No
         x, h0, dhs, dh_T = (np.asarray(a, dtype=dtype) for a in (x, h0, dhs, dh_T))
         p = p.astype(dtype)
     B, T, D = x.shape
-    H = p.H
     # ---- forward, keeping what the backward needs
     cache = []
     h = h0
@@ -192,7 +191,8 @@ CORRECT = {
 BUGGY = {
     name: (_f(bug=name, reset_after=(name == "b_hn_not_gated")), {}, name)
     for name in ("dh_prev_missing_z_path", "truncated_bptt", "grads_not_accumulated", "dz_sign_flipped",
-                 "tanh_derivative_wrong", "tanh_derivative_missing_square", "sigmoid_derivative_wrong", "reset_convention_mixed",
+                 "tanh_derivative_wrong", "tanh_derivative_missing_square", "sigmoid_derivative_wrong",
+                 "reset_convention_mixed",
                  "b_hn_not_gated", "dU_transposed", "dh0_missing", "grads_averaged_over_batch")
 }
 BUGGY["reset_convention_mixed"] = (_f(bug="reset_convention_mixed"), {"reset_after": False},

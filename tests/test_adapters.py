@@ -17,21 +17,6 @@ import types
 
 import numpy as np
 import pytest
-
-from gru_props import GRUParams, check_implementation, level1
-from gru_props import adapters
-from gru_props._params import _writable_copy
-from gru_props.adapters import (
-    LayoutParams,
-    concat_layout,
-    describe,
-    keras_layout,
-    onnx_layout,
-    time_major,
-    torch_layout,
-    transposed_weights,
-    unbatched,
-)
 from learners import (
     colah_gru,
     column_vector_example,
@@ -43,6 +28,20 @@ from learners import (
     seq_first_gru,
     torch_layout_gru,
 )
+
+from gru_props import GRUParams, adapters, check_implementation, level1
+from gru_props.adapters import (
+    LayoutParams,
+    concat_layout,
+    describe,
+    keras_layout,
+    onnx_layout,
+    time_major,
+    torch_layout,
+    transposed_weights,
+    unbatched,
+)
+from gru_props.core.params import _writable_copy
 
 CHECK = dict(profile="ci", max_examples=8)
 
@@ -178,7 +177,7 @@ def test_concat_layout_hands_over_concatenated_weights(order):
     np.testing.assert_array_equal(cp.W_z, np.concatenate([first, second]))
     np.testing.assert_array_equal(cp.b_n, p.b_n + p.b_hn)
     with pytest.raises(AttributeError, match="U_z"):
-        cp.U_z  # folded into W_z
+        _ = cp.U_z  # folded into W_z
     with pytest.raises(AttributeError, match="read-only"):
         cp.W_z = None
 

@@ -16,10 +16,9 @@ import types
 
 import numpy as np
 import pytest
+from learners import blend, inputs, params
 
-from gru_props import GRUParams, check_implementation, level1
-from gru_props import adapters
-from gru_props._params import _writable_copy
+from gru_props import GRUParams, adapters, check_implementation, level1
 from gru_props.adapters import (
     TiedGradientError,
     concat_layout,
@@ -33,7 +32,7 @@ from gru_props.adapters import (
     transposed_weights,
     unbatched,
 )
-from learners import blend, inputs, params
+from gru_props.core.params import _writable_copy
 
 torch = pytest.importorskip("torch")
 
@@ -569,8 +568,17 @@ def test_torch_cell_says_it_is_a_step_function():
 
 
 def test_docstring_examples_run():
+    import importlib
+    import pkgutil
+
+    attempted = 0
+    for info in pkgutil.iter_modules(adapters.__path__, "gru_props.adapters."):
+        result = doctest.testmod(importlib.import_module(info.name), optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, info.name
+        attempted += result.attempted
     result = doctest.testmod(adapters, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 40 and result.failed == 0
+    assert result.failed == 0
+    assert attempted + result.attempted > 40
 
 
 def test_check_gradients_runs_through_the_layout_adapters():

@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 import pytest
-
 import zoo
+
 from gru_props import CheckReport, GRUParams, ImplementationError, check_implementation, level3
 
 EXPECTED_CONVENTION = {

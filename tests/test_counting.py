@@ -1,4 +1,4 @@
-"""Parameter counts (gru_props._counting) against the real layers.
+"""Parameter counts (gru_props.core.counting) against the real layers.
 
 torch: ``sum(p.numel())`` of nn.GRU / nn.LSTM / nn.GRUCell / nn.LSTMCell;
 Keras: ``count_params()`` of built GRU / LSTM layers; ONNX: the sizes of
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gru_props import GRUParams
-from gru_props._counting import count_parameters, equal_budget_hidden
+from gru_props.core.counting import count_parameters, equal_budget_hidden
 from gru_props.lstm import LSTMParams
 
 SIZES = [(1, 1), (2, 32), (3, 7), (10, 20), (64, 128)]

@@ -7,6 +7,8 @@ show they reject the high-risk bug ``(1 - z) * h + z * n``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -439,7 +441,7 @@ def test_gru_params_arrays_are_read_only_copies():
         v[...] = 123.0  # the caller changes its arrays afterwards
     for name, arr in p.arrays().items():
         np.testing.assert_array_equal(arr, kept[name])
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.W_z = np.zeros((3, 5))  # frozen dataclass
 
 

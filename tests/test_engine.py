@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 import pytest
-
 import zoo
+
 from gru_props import ImplementationError, check_implementation, implementation_tests, level3
-from gru_props._calls import Caller, Hang
-from gru_props._engine import Progress, digest
-from gru_props._profiles import choose_profile
+from gru_props.engine.calls import Caller, Hang
+from gru_props.engine.profiles import choose_profile
+from gru_props.engine.search import Progress, digest
 
 
 def _hang(x, h0, p):
@@ -246,7 +246,7 @@ def test_failure_is_replayed_from_the_database(tmp_path, monkeypatch):
     from hypothesis import settings
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    from gru_props import _profiles
+    from gru_props.engine import profiles as _profiles
 
     db = DirectoryBasedExampleDatabase(str(tmp_path))
     monkeypatch.setitem(_profiles.PROFILES, "dev", settings(_profiles.PROFILES["dev"], database=db))
@@ -327,7 +327,7 @@ def test_reproduction_snippet_reproduces_the_failure(name):
         check_implementation(fn, profile="ci", **kwargs)
     code = _snippet(info.value)
     assert f"from zoo import {fn.__name__}" in code
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - the snippet's assertion, or the function's own error
         _run(code)
     # The same snippet passes for a correct GRU (in the convention it was checked in) on the same inputs.
     correct = "none_and_empty_gru_after" if info.value.reset_after else "none_and_empty_gru"
@@ -405,7 +405,7 @@ def test_the_pytest_plugin_registers_the_profiles_and_the_option(pytester):
         pytest.skip("gru_props is not installed with its pytest11 entry point (pip install -e .)")
     pytester.makepyfile(
         test_profile="""
-        from gru_props import _profiles
+        from gru_props.engine import profiles as _profiles
         from hypothesis import settings
 
         def test_profile():
@@ -417,7 +417,7 @@ def test_the_pytest_plugin_registers_the_profiles_and_the_option(pytester):
     result.assert_outcomes(passed=1)
     pytester.makepyfile(
         test_option="""
-        from gru_props import _profiles
+        from gru_props.engine import profiles as _profiles
 
         def test_option():
             assert _profiles.choose_profile(None)[0] == "ci"

@@ -1,4 +1,4 @@
-"""The catalog of broken backward passes (``gru_props._grad_bugs``).
+"""The catalog of broken backward passes (``gru_props.backward.bugs``).
 
 What the gradient checker relies on: every broken backward is far from the
 reference on a generic case, equals it wherever its recorded minimum sizes
@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from gru_props import GRUParams, level1
-from gru_props._grad_bugs import (
+from gru_props.backward.bugs import (
     GRAD_BUGS,
     SMALLEST,
     GradBug,
     Sizes,
     _flawed_backward,
-    diagnose_gradients,
     reference_backward,
 )
+from gru_props.backward.diagnosis import diagnose_gradients
 
 SPEC_NAMES = {
     "dh_prev_missing_z_path", "truncated_bptt", "grads_not_accumulated", "dz_sign_flipped",
@@ -109,7 +109,7 @@ def test_recorded_minimum_sizes_hold(name, reset_after):
         pytest.skip("not a bug in this convention")
     settings = [(True, bug.min_sizes), (False, bug.min_sizes_no_dh_T or bug.min_sizes)]
     for with_dh_T, least in settings:
-        for dim, sizes in _below(least):
+        for _dim, sizes in _below(least):
             assert not bug.can_show(*sizes, dh_T=with_dh_T)
             for seed in range(2):
                 c = case(sizes, seed, dh_T=with_dh_T)

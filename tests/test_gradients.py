@@ -7,10 +7,10 @@ switchable at its line.
 
 import functools
 
+import grad_zoo as gz
 import numpy as np
 import pytest
 
-import grad_zoo as gz
 from gru_props import CheckReport, ImplementationError, check_gradients, level1, level3
 from gru_props.cli import main
 
@@ -91,11 +91,11 @@ def test_the_report_names_the_element_and_lists_the_other_wrong_gradients():
         assert [f.parameter] + listed == [n if not f.case.step else {"dx": "dx_t", "dh0": "dh_prev"}.get(n, n)
                                           for n in f.extra["wrong"]], name
     # On a dense case a transposed dU makes all three U gradients wrong, each on its own line.
-    from gru_props._engine import Context
-    from gru_props._conventions import Convention
-    from gru_props._grad_properties import compare_gradients, gradient_failure, reference_gradients
-    from gru_props._grad_subject import GradOutcome
-    from gru_props.gradients import detection_cases
+    from gru_props.backward.diagnosis import detection_cases
+    from gru_props.backward.properties import compare_gradients, gradient_failure, reference_gradients
+    from gru_props.backward.subject import GradOutcome
+    from gru_props.engine.conventions import Convention
+    from gru_props.engine.model import Context
 
     case = detection_cases(True, False)[0]
     dx, dh0, g = gz.learner_backward(case.x, case.h0, case.params, case.dhs, case.dh_T, bug="dU_transposed")

@@ -462,7 +462,7 @@ def test_arrays_cannot_be_made_writable_so_the_cache_cannot_go_stale():
     from gru_props import level3
 
     p = params()
-    for name, arr in p.arrays().items():
+    for arr in p.arrays().values():
         with pytest.raises(ValueError):
             arr.setflags(write=True)
         with pytest.raises(ValueError):
@@ -475,7 +475,7 @@ def test_arrays_cannot_be_made_writable_so_the_cache_cannot_go_stale():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_writable_copy_is_writable_owned_and_never_cached(dtype):
     from gru_props import level3
-    from gru_props._params import _writable_copy
+    from gru_props.core.params import _writable_copy
 
     p = params(dtype=dtype)
     w = _writable_copy(p)

@@ -1,4 +1,4 @@
-"""What GRUParams and LSTMParams share (gru_props._params._GateParams): one behaviour, both classes.
+"""What GRUParams and LSTMParams share (gru_props.core.params._GateParams): one behaviour, both classes.
 
 Read-only arrays in immutable memory, copies and pickles rebuilt through the
 constructor with a fresh prepared-weights cache, and the same messages for
@@ -13,7 +13,7 @@ import pickle
 import numpy as np
 import pytest
 
-from gru_props._params import GRUParams
+from gru_props.core.params import GRUParams
 from gru_props.lstm import LSTMParams
 
 BOTH = pytest.mark.parametrize("cls", [GRUParams, LSTMParams])

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from hypothesis import find, given, settings
-from hypothesis import strategies as st
 
 from gru_props import GRUCase, GRUParams
 from gru_props import strategies as gst

@@ -27,7 +27,8 @@ from typing import Any, Dict, Mapping, NamedTuple, Tuple
 
 import numpy as np
 
-from gru_props._params import (
+from gru_props.core.arrays import as_real_array, compute_dtype
+from gru_props.core.params import (
     _bias_or_zeros,
     _drop_direction_axis,
     _GateParams,
@@ -36,7 +37,6 @@ from gru_props._params import (
     _split_gates,
     _to_numpy,
 )
-from gru_props._validation import as_real_array, compute_dtype
 
 __all__ = ["LSTMParams"]
 

@@ -1,4 +1,4 @@
-"""Argument checks of the LSTM functions, in the style of ``gru_props._validation``.
+"""Argument checks of the LSTM functions, in the style of ``gru_props.core.validation``.
 
 Every message names the argument, the shape expected in B/T/D/H terms and the
 shape received, and says what to do when a common mistake is recognisable
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 
-from gru_props._validation import _describe, as_real_array, compute_dtype
+from gru_props.core.arrays import as_real_array, compute_dtype, describe_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from gru_props.lstm._params import LSTMParams
@@ -26,7 +26,7 @@ def check_params(params: Any) -> None:
         if type(params).__name__ == "GRUParams":
             hint = " A GRUParams holds a GRU's weights: use gru_props.gru_forward for it."
         raise TypeError(
-            f"params: expected a gru_props.lstm.LSTMParams, got {_describe(params)}. Build one "
+            f"params: expected a gru_props.lstm.LSTMParams, got {describe_value(params)}. Build one "
             f"with LSTMParams(W_i=..., ...), LSTMParams.random(D, H, seed=0), or a converter: "
             f"LSTMParams.from_torch / from_keras / from_onnx.{hint}"
         )

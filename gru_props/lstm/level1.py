@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from gru_props._math import sigmoid
+from gru_props.core.numerics import sigmoid
 from gru_props.lstm._params import LSTMParams
 from gru_props.lstm._validation import check_lstm_backward_args, check_lstm_forward_args
 

@@ -10,7 +10,7 @@ and the data contiguous:
   gates first. Their weights are halved once per parameter set, so that one
   ``tanh`` over the whole (4, B, H) block followed by ``0.5 * t + 0.5`` on its
   first three quarters gives sigmoid, sigmoid, sigmoid, tanh: the
-  overflow-free sigmoid of ``gru_props._math`` at no extra call;
+  overflow-free sigmoid of ``gru_props.core.numerics`` at no extra call;
 * each step's input, its previous state and a constant 1 sit side by side
   in one row [h_{t-1}, x_t, 1] of a (T+1, B, H+D+1) buffer (x copied in,
   time-major, once per call; each h_t written straight into the next row),

@@ -39,7 +39,7 @@ def _floats(text: str) -> List[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3; got {text!r}") from None
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive learning rates; got {text!r}")
     return values

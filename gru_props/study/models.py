@@ -106,7 +106,7 @@ class Arm:
 
 
 def _counting():
-    from gru_props import _counting
+    from gru_props.core import counting as _counting
 
     return _counting
 
@@ -114,7 +114,7 @@ def _counting():
 def count_parameters_trained(cell: str, D: int, H: int, K: int) -> int:
     """Trainable parameters of a model here: the layer in gru_props' layout plus the readout.
 
-    The layer is counted by ``gru_props._counting.count_parameters(cell, D, H,
+    The layer is counted by ``gru_props.core.counting.count_parameters(cell, D, H,
     "gru_props")`` (GRU 3(DH + H^2) + 4H, LSTM 4(DH + H^2 + H)); the readout
     adds HK + K.
     """
@@ -127,7 +127,7 @@ def hidden_size(arm: Arm, task: Task) -> int:
     An arm with ``budget_of`` gets the LSTM hidden size whose trained
     parameter count (layer plus readout, ``count_parameters_trained``) is
     nearest to that of a GRU with ``budget_of`` units on the same task
-    (``gru_props._counting.equal_budget_hidden`` with the readout counted).
+    (``gru_props.core.counting.equal_budget_hidden`` with the readout counted).
 
     Raises:
         ValueError: the nearest count is more than 4 % away from the GRU's.

@@ -75,7 +75,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
 # ----------------------------------------------------------------- parameters
 def count_table(result: StudyResult) -> List[str]:
     """Parameter counts of every arm on every task: layer (two layouts), readout, total."""
-    from gru_props import _counting
+    from gru_props.core import counting as _counting
 
     dims = {t.name: (t.D, t.K) for t in _tasks(result)}
     first: Dict[Tuple[str, str], RunResult] = {}

@@ -35,8 +35,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from gru_props._machine import machine
-from gru_props._validation import check_positive_int
+from gru_props.core.arrays import check_positive_int
+from gru_props.core.machine import machine
 from gru_props.study.models import Arm, hidden_size
 from gru_props.study.tasks import Task, make_task
 from gru_props.study.trainer import RunResult, result_from_dict, train

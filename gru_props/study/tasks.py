@@ -33,7 +33,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from gru_props._validation import check_positive_int
+from gru_props.core.arrays import check_positive_int
 
 __all__ = ["Batch", "Task", "AddingProblem", "CopyTask", "AnBn", "make_task", "task_from_description", "TASKS"]
 

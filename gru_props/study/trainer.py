@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from gru_props._validation import check_positive_int
+from gru_props.core.arrays import check_positive_int
 from gru_props.study.models import Arm, Model
 from gru_props.study.optim import Adam, clip_grad_norm
 from gru_props.study.tasks import AnBn, Task

@@ -1,0 +1,296 @@
+"""What a check hands back: ``CheckReport`` on success, ``ImplementationError`` on failure.
+
+Both are shared by ``check_implementation`` and ``check_gradients``; the
+contract behind a check supplies the parts that differ (how a case reads,
+the bug catalog, the reproduction snippet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from gru_props.engine.compare import Mismatch
+from gru_props.engine.conventions import Convention
+from gru_props.engine.model import Failure
+
+__all__ = ["CheckReport", "ImplementationError", "PropertyResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PropertyResult:
+    """One property's outcome.
+
+    ``status`` is "passed", "failed", "warning" (a finding that is not a wrong
+    value, shown but not raised), "n/a" (nothing to check, e.g. h_T when only
+    hs is returned), "not checked" (every example hit a failure already
+    reported), "hung", "stopped" (the time budget ran out during it) or "not
+    run" (after a hang or the budget). ``examples`` counts the cases tried.
+    """
+
+    name: str
+    description: str
+    examples: int
+    status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckReport:
+    """What a check checked on a function that passed.
+
+    Attributes:
+        function: the function's name (with the adapters applied to it).
+        kind: "forward" (``check_implementation``) or "gradients" (``check_gradients``).
+        reset_after, interpolation: the convention the function follows (detected or demanded).
+        convention_detected: True if the convention was detected rather than demanded.
+        fits: for each candidate convention, how many reference comparisons it agreed with
+            (``(agreed, compared)``); shows how clearly the convention was detected.
+        step: True if a step function was checked.
+        properties: one ``PropertyResult`` per property, in the order run.
+        warnings: findings that are not wrong values (float32 answered in float64,
+            h0=None not accepted); failures under ``strict=True``.
+        notes: things worth knowing that are not failures (overflow warnings seen, ...).
+        complete: False if the time budget (``max_seconds``) stopped the check early.
+        profile, seconds, calls: the settings profile, wall time and calls of the function.
+        sizes: the largest (B, T, D, H) the check could generate; ``largest``: the
+            largest of each it did generate ({"B": .., "T": .., "D": .., "H": ..}).
+    """
+
+    function: str
+    kind: str
+    reset_after: bool
+    interpolation: str
+    convention_detected: bool
+    fits: Dict[str, Tuple[int, int]]
+    step: bool
+    properties: Tuple[PropertyResult, ...]
+    warnings: Tuple[str, ...]
+    notes: Tuple[str, ...]
+    profile: str
+    seconds: float
+    calls: int
+    complete: bool = True
+    stop_reason: Optional[str] = None
+    sizes: Optional[Tuple[int, int, int, int]] = None
+    largest: Optional[Dict[str, int]] = None
+
+    @property
+    def passed(self) -> List[str]:
+        """Names of the properties that held."""
+        return [p.name for p in self.properties if p.status == "passed"]
+
+    @property
+    def examples(self) -> Dict[str, int]:
+        return {p.name: p.examples for p in self.properties}
+
+    def __str__(self) -> str:
+        what = {"forward": "forward function", "gradients": "backward function"}.get(self.kind, self.kind)
+        if self.step:
+            what = "step " + what.split()[0] + " function" if self.kind == "gradients" else "step function"
+        counted = [p for p in self.properties if p.status not in ("n/a",)]
+        head = (f"gru_props: {self.function} ({what}) passed {len(self.passed)} of {len(counted)} "
+                f"properties")
+        extra = [f"{sum(p.status == s for p in self.properties)} {s}"
+                 for s in ("n/a", "warning", "not checked", "not run", "stopped")
+                 if any(p.status == s for p in self.properties)]
+        if extra:
+            head += f" ({', '.join(extra)})"
+        head += f" in {self.seconds:.2f} s (profile {self.profile!r}, {self.calls} calls)."
+        lines = [head]
+        if not self.complete:
+            lines.append(f"INCOMPLETE: {self.stop_reason}; the properties marked NOT RUN or STOPPED "
+                         "were not (fully) checked.")
+        conv = Convention(self.reset_after, self.interpolation)
+        how = "detected" if self.convention_detected else "as asked"
+        lines.append(f"Convention: {conv.describe()} ({how}).")
+        if self.convention_detected and self.fits:
+            fit = "; ".join(f"{name}: {a}/{n}" for name, (a, n) in self.fits.items())
+            lines.append(f"  agreement with each candidate convention (reference comparisons): {fit}")
+        if self.largest:
+            lines.append("  largest case generated: " + ", ".join(
+                f"{k}={self.largest[k]}" for k in ("B", "T", "D", "H") if k in self.largest))
+        for p in self.properties:
+            count = "" if p.status in ("n/a", "not run") else f"{p.examples:5d} examples"
+            lines.append(f"  {p.status.upper():11} {p.name:30} {count:14}  {p.description}")
+        for w in self.warnings:
+            lines.append("  warning: " + w.replace("\n", "\n    "))
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+
+class ImplementationError(AssertionError):
+    """A property of the contract failed for the user's function.
+
+    Attributes (those of the first, most informative failure):
+        property: name of the failed property (e.g. ``"matches_reference"``).
+        diagnosis: name of the known bug that explains the failure, or None.
+        counterexample: the shrunk case exactly as the function received it (a
+            ``GRUCase`` with integer ``B, T, D, H`` and arrays ``x``, ``h0``,
+            ``params``; for gradients also ``dhs``, ``dh_T``).
+        expected, got: the arrays compared (None when not a comparison).
+        mismatch: worst-element summary, or None.
+        hints: progressive hints for the diagnosis (nudge, pointer, fix).
+        reset_after, interpolation: the convention the expectation was computed in.
+        parameter, index: for gradients, the wrong gradient and its worst element.
+        failures: every failure found, most informative first (each has
+            ``property``, ``diagnosis``, ``case``, ``message``, ``mismatch``...).
+        warnings: findings that are not wrong values.
+        report: the ``CheckReport`` of what was checked (None from a generated test class).
+    """
+
+    def __init__(self, failures: Sequence[Failure], render: Callable[[], Tuple[str, Tuple[str, ...]]],
+                 warnings: Sequence[Failure] = (), report: Optional[CheckReport] = None) -> None:
+        first = failures[0]
+        super().__init__(first.message)
+        self.failures: Tuple[Failure, ...] = tuple(failures)
+        self.warnings: Tuple[Failure, ...] = tuple(warnings)
+        self.report = report
+        self._render = render
+        self._text: Optional[str] = None
+        self._hints: Tuple[str, ...] = ()
+        self.property = first.property
+        self.counterexample = first.case
+        self.expected = first.expected
+        self.got = first.got
+        self.mismatch: Optional[Mismatch] = first.mismatch
+        self.parameter = first.parameter
+        self.index = first.index
+
+    def _rendered(self) -> str:
+        if self._text is None:
+            self._text, self._hints = self._render()
+        return self._text
+
+    @property
+    def diagnosis(self) -> Optional[str]:
+        self._rendered()
+        return self.failures[0].diagnosis
+
+    @property
+    def convention(self) -> Optional[Convention]:
+        self._rendered()
+        return self.failures[0].convention
+
+    @property
+    def reset_after(self) -> Optional[bool]:
+        conv = self.convention
+        return None if conv is None else conv.reset_after
+
+    @property
+    def interpolation(self) -> Optional[str]:
+        conv = self.convention
+        return None if conv is None else conv.interpolation
+
+    @property
+    def hints(self) -> Tuple[str, ...]:
+        self._rendered()
+        return self._hints
+
+    def __str__(self) -> str:
+        return self._rendered()
+
+
+# ------------------------------------------------------------------- render
+def array_text(a: np.ndarray, indent: int = 8) -> str:
+    """``a`` printed for a report, continuation lines indented by ``indent`` (the label's width)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return f"(empty, shape {a.shape})"
+    if a.size > 200:
+        return f"<array of shape {a.shape}, {a.dtype}; see the counterexample attribute>"
+    text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
+                           max_line_width=80, floatmode="maxprec", precision=17)
+    text = re.sub(r"\n\s*\n", "\n", text)  # no blank lines between the blocks of a 3-D array
+    return text.replace("\n", "\n" + " " * indent)
+
+
+def labelled(label: str, a: np.ndarray, note: str = "") -> str:
+    """``label`` then ``a``, its rows aligned under the first."""
+    return label + array_text(a, len(label)) + note
+
+
+def indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line if line else line for line in text.splitlines())
+
+
+def render_failure(contract: Any, subject_name: str, failure: Failure, hint_level: int,
+                   others: Sequence[Failure] = (), warnings: Sequence[Failure] = (),
+                   passed: Sequence[str] = (), candidates: Sequence[Convention] = (),
+                   snippet: Optional[str] = None, stop_reason: Optional[str] = None,
+                   extra: Sequence[str] = ()) -> Tuple[str, Tuple[str, ...]]:
+    """The full message for ``failure``, and the hints it carries."""
+    prop = contract.property_by_name(failure.property)
+    description = prop.description if prop is not None else failure.property
+    message = failure.message[0].upper() + failure.message[1:]
+    lines = [f"gru_props: {subject_name} failed property '{failure.property}' ({description}).",
+             indent(message, 2), ""]
+    if failure.shrunk:
+        lines.append("Counterexample (shrunk), exactly as the function received it:")
+    else:
+        lines.append("Counterexample (as found, not shrunk), exactly as the function received it:")
+    lines.append(contract.case_text(failure.case))
+    if failure.mismatch is not None:
+        lines += ["", failure.mismatch.format(contract.axes(failure.mismatch.name))]
+    for other in failure.others:
+        lines.append(f"  also wrong: {other}")
+    if failure.extra.get("right"):
+        lines.append(f"  right: {', '.join(failure.extra['right'])}")
+    if failure.distances and len(failure.distances) > 1:
+        dist = ", ".join(f"{c.short()}: {d:.3g}" for c, d in failure.distances.items())
+        lines += ["", f"It differs from every convention the function might follow (worst "
+                      f"|got - expected| per convention: {dist})."]
+    lines.extend(extra)
+    hints: Tuple[str, ...] = ()
+    if failure.diagnosis is not None:
+        bug = contract.bug(failure.diagnosis)
+        summary = failure.summary or bug.summary
+        hints = tuple(failure.hints or bug.hints)
+        where = ""
+        if failure.convention is not None and len(candidates) > 1:
+            where = f" (in the {failure.convention.short()} GRU)"
+        lines += ["", f"Diagnosis: {failure.diagnosis}{where}: {summary}"]
+        shown = hints[: max(0, min(hint_level, len(hints)))]
+        for i, h in enumerate(shown, 1):
+            lines.append(f"  Hint {i}: {h}")
+        if len(shown) < len(hints):
+            lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
+    elif failure.hints:
+        hints = tuple(failure.hints)
+        shown = hints[: max(0, min(hint_level, len(hints)))]
+        lines.append("")
+        for i, h in enumerate(shown, 1):
+            lines.append(f"  Hint {i}: {h}")
+        if len(shown) < len(hints):
+            lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
+    elif failure.kind == "value":
+        lines += ["", "Diagnosis: not one of the known bugs; " + contract.unknown_bug_advice]
+    if others:
+        lines += ["", f"Other failures ({len(others)}), each shrunk on its own (err.failures):"]
+        lines += [f"  - {f.headline()}" for f in others]
+    if warnings:
+        lines += ["", "Warnings (not wrong values; strict=True makes them failures):"]
+        lines += [f"  - {w.property}: " + indent(w.message, 4).lstrip() for w in warnings]
+    if passed:
+        lines += ["", f"Properties that held: {', '.join(passed)}."]
+    if stop_reason:
+        lines += ["", f"The check stopped early: {stop_reason}."]
+    if snippet:
+        lines += ["", "Reproduce with plain NumPy:", "", indent(snippet, 4)]
+    return "\n".join(lines), hints
+
+
+def params_text(params: Any) -> List[str]:
+    """One line per non-zero parameter array, then one naming the zero ones."""
+    lines, zero = [], []
+    for name, arr in params.arrays().items():
+        if np.any(arr != 0):
+            lines.append(labelled(f"  params.{name:4} = ", arr))
+        else:
+            zero.append(name)
+    if zero:
+        lines.append(f"  params: {', '.join(zero)} {'is' if len(zero) == 1 else 'are all'} zero")
+    return lines
