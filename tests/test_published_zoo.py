@@ -17,9 +17,10 @@ import pytest
 
 pytest.importorskip("torch")  # several look-alikes are torch code
 
+from published import ENTRIES, STYLES
+
 from gru_props import GRUParams, level1
 from gru_props.adapters import TiedGradientError
-from published import ENTRIES, STYLES
 
 # (B, T, D, H, seed): D != H, B >= 2, T >= 3; the last has B == H, the only
 # shape on which the matmul-for-Hadamard look-alike runs at all.

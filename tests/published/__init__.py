@@ -84,10 +84,21 @@ dh0_missing), the other 10 none, including every entry whose slips come several 
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
-from . import cmu_described, cmu_hw3p1, cmu_old, concat, d2l, dlfs2, epynn, mygrad_gru, pydl, temp_cell
-from . import torch_function_gru
+from . import (
+    cmu_described,
+    cmu_hw3p1,
+    cmu_old,
+    concat,
+    d2l,
+    dlfs2,
+    epynn,
+    mygrad_gru,
+    pydl,
+    temp_cell,
+    torch_function_gru,
+)
 
 STYLE_CMU = "class cell, weights as attributes set by init_weights, one example, backward(delta) (CMU 11-785 HW3P1)"
 STYLE_CMU_OLD = "older CMU cell: column vectors, no bias, Chung form"

@@ -17,7 +17,6 @@ import torch
 
 from gru_props.adapters import time_major, torch_function
 
-
 # --------------------------------------------------------------- the book's
 
 def gru(inputs, state, params):

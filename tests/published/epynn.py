@@ -47,7 +47,8 @@ class GRU:
         self.d['m'], self.d['s'], self.d['e'] = A.shape
         self.fs['h'] = (self.d['m'], self.d['s'], self.d['u'])
 
-    def initialize_parameters(self, rng=np.random.default_rng(0)):
+    def initialize_parameters(self, rng=None):
+        rng = np.random.default_rng(0) if rng is None else rng
         e, u = self.d['e'], self.d['u']
         for gate in ('z', 'r', 'hh'):
             self.p['U' + gate] = rng.normal(size=(e, u)) / np.sqrt(e)
