@@ -20,6 +20,7 @@ from gru_props.forward.case import GRUCase
 from gru_props.forward.check import (
     CheckReport,
     ImplementationError,
+    IncompleteCheckError,
     PropertyResult,
     check_implementation,
     implementation_tests,
@@ -35,6 +36,7 @@ __all__ = [
     "GRUParams",
     "GradCase",
     "ImplementationError",
+    "IncompleteCheckError",
     "PropertyResult",
     "check_gradients",
     "check_implementation",

@@ -10,9 +10,10 @@
     gru-props study --quick --out DIR           # GRU vs LSTM training study (extra "study")
 
 Exit status: 0 only after a pass verdict has been printed; 1 when a property
-fails (or the checked function ends the process before a verdict); 2 for
-usage errors, a missing file or function, and errors importing it (syntax
-errors included).
+fails, the check did not finish (``--max-seconds``), or the checked function
+ends the process before a verdict; 2 for usage errors, a missing file or
+function, and errors importing it (syntax errors, and a module that ends the
+process at import); 130 on Ctrl-C.
 
 ``check`` and ``check-gradients`` run the check in a child process and
 trust only the verdict it reports: a function that calls ``os._exit(0)``
@@ -193,10 +194,11 @@ def _verdict(value: str) -> None:
 
 def _run_check(args: argparse.Namespace) -> int:
     from gru_props.backward.check import check_gradients
-    from gru_props.engine.report import CheckReport, ImplementationError
+    from gru_props.engine.report import CheckReport, ImplementationError, IncompleteCheckError
     from gru_props.forward.check import check_implementation
 
     check: Callable[..., CheckReport] = check_implementation if args.command == "check" else check_gradients
+    _verdict("loading")  # a module that ends the process at import is a usage problem, not a verdict
     try:
         fn = load(args.target)
         kwargs = _kwargs(args)
@@ -207,10 +209,16 @@ def _run_check(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         _verdict("usage")
         return 2
+    _verdict("checking")
     try:
         report = check(fn, **kwargs)
     except ImplementationError as err:
         print(err, flush=True)
+        _verdict("fail")
+        return 1
+    except IncompleteCheckError as err:
+        print(err, flush=True)
+        print("gru-props: the check did not finish: not a pass.", flush=True)
         _verdict("fail")
         return 1
     except (TypeError, ValueError) as exc:  # bad arguments, e.g. an unknown property name
@@ -218,10 +226,6 @@ def _run_check(args: argparse.Namespace) -> int:
         _verdict("usage")
         return 2
     print(report, flush=True)
-    if not report.complete:
-        print("gru-props: the check did not finish (see INCOMPLETE above): not a pass.", flush=True)
-        _verdict("fail")
-        return 1
     _verdict("pass")
     return 0
 
@@ -232,23 +236,36 @@ def _isolated(argv: List[str]) -> int:
     os.close(fd)
     try:
         env = dict(os.environ, **{_CHILD: path})
+        proc = subprocess.Popen([sys.executable, "-m", "gru_props", *argv], env=env)
         try:
-            proc = subprocess.run([sys.executable, "-m", "gru_props", *argv], env=env)
+            returncode = proc.wait()
         except KeyboardInterrupt:
+            # Ctrl-C reaches the child too (one process group): it stops its check and says so.
+            try:
+                proc.wait(timeout=10)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                proc.kill()
             return 130
         with open(path) as f:
             verdict = f.read().strip()
     finally:
         os.unlink(path)
+    if verdict == "interrupted":
+        return 130
+    if verdict == "loading":
+        print(f"gru-props: importing {_target(argv)} ended the process (exit status {returncode}) before any "
+              "check could start: the module calls os._exit or sys.exit at import, or crashed in native "
+              "code. Run it with python to see why.", file=sys.stderr)
+        return 2
     codes = {"pass": 0, "fail": 1, "usage": 2}
     if verdict in codes:
         expected = codes[verdict]
-        if proc.returncode != expected and verdict == "pass":
+        if returncode != expected and verdict == "pass":
             print(f"gru-props: the check passed but the process then exited with status "
-                  f"{proc.returncode}; treated as a failure.", file=sys.stderr)
+                  f"{returncode}; treated as a failure.", file=sys.stderr)
             return 1
         return expected
-    print(f"gru-props: the process ended (exit status {proc.returncode}) before the check reached a "
+    print(f"gru-props: the process ended (exit status {returncode}) before the check reached a "
           "verdict: the checked function (or something it called) ended it, e.g. with os._exit() or a "
           "crash in native code. Treated as a failure.", file=sys.stderr)
     return 1
@@ -300,7 +317,17 @@ def main(argv: Optional[List[str]] = None, *, isolate: Optional[bool] = None) ->
         return _demo(args)
     if isolate:
         return _isolated(argv)
-    return _run_check(args)
+    try:
+        return _run_check(args)
+    except KeyboardInterrupt:
+        _verdict("interrupted")
+        print("gru-props: interrupted (Ctrl-C); no verdict.", file=sys.stderr, flush=True)
+        return 130
+
+
+def _target(argv: List[str]) -> str:
+    """The FILE.py:FUNCTION of a check's command line (for messages)."""
+    return next((a for a in argv[1:] if ":" in a and not a.startswith("-")), "the target")
 
 
 if __name__ == "__main__":  # pragma: no cover

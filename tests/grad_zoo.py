@@ -17,8 +17,15 @@ def sig(a):
     return 1.0 / (1.0 + np.exp(-np.clip(a, -60, 60)))
 
 
+def _has(bug, name):
+    """``bug`` is None, one bug's name or a collection of them (several slips at once)."""
+    return bug is not None and (bug == name if isinstance(bug, str) else name in bug)
+
+
 def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=None, dtype=None):
-    """BPTT of L = sum(hs * dhs) + sum(h_T * dh_T); returns (dx, dh0, grads as a dict)."""
+    """BPTT of L = sum(hs * dhs) + sum(h_T * dh_T); returns (dx, dh0, grads as a dict).
+
+    ``bug``: None, a bug's name, or several names (a set): the slips made, each as a learner makes it."""
     if dtype is not None:
         x, h0, dhs, dh_T = (np.asarray(a, dtype=dtype) for a in (x, h0, dhs, dh_T))
         p = p.astype(dtype)
@@ -44,33 +51,33 @@ def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=No
     g = {k: np.zeros_like(v) for k, v in p.arrays().items()}
 
     def acc(name, value):
-        if bug == "grads_not_accumulated":
+        if _has(bug, "grads_not_accumulated"):
             g[name] = value
         else:
             g[name] += value
 
     def outer(a, b):
-        return b.T @ a if bug == "dU_transposed" else a.T @ b
+        return b.T @ a if _has(bug, "dU_transposed") else a.T @ b
 
     dx = np.zeros_like(x)
     dh_next = dh_T.copy()
-    backward_after = (not reset_after) if bug == "reset_convention_mixed" else reset_after
+    backward_after = (not reset_after) if _has(bug, "reset_convention_mixed") else reset_after
     for t in reversed(range(T)):
         xt, hp, a_z, a_r, a_n, z, r, n, hn = cache[t]
-        if bug == "reset_convention_mixed":
+        if _has(bug, "reset_convention_mixed"):
             hn = hp @ p.U_n + p.b_hn
-        dh = dhs[:, t] if bug == "truncated_bptt" else dhs[:, t] + dh_next
+        dh = dhs[:, t] if _has(bug, "truncated_bptt") else dhs[:, t] + dh_next
         if chung:
             dz = dh * (n - hp)
             dn = dh * z
             dhp = dh * (1 - z)
         else:
-            dz = dh * (n - hp) if bug == "dz_sign_flipped" else dh * (hp - n)
+            dz = dh * (n - hp) if _has(bug, "dz_sign_flipped") else dh * (hp - n)
             dn = dh * (1 - z)
-            dhp = np.zeros_like(dh) if bug == "dh_prev_missing_z_path" else dh * z
-        if bug == "tanh_derivative_wrong":
+            dhp = np.zeros_like(dh) if _has(bug, "dh_prev_missing_z_path") else dh * z
+        if _has(bug, "tanh_derivative_wrong"):
             dan = dn * (1 - a_n * a_n)  # the derivative taken of the pre-activation
-        elif bug == "tanh_derivative_missing_square":
+        elif _has(bug, "tanh_derivative_missing_square"):
             dan = dn * (1 - n)
         else:
             dan = dn * (1 - n * n)
@@ -78,7 +85,7 @@ def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=No
             dr = dan * hn
             dhn = dan * r
             acc("U_n", outer(hp, dhn))
-            acc("b_hn", dan.sum(axis=0) if bug == "b_hn_not_gated" else dhn.sum(axis=0))
+            acc("b_hn", dan.sum(axis=0) if _has(bug, "b_hn_not_gated") else dhn.sum(axis=0))
             dhp = dhp + dhn @ p.U_n.T
         else:
             drh = dan @ p.U_n.T
@@ -88,7 +95,7 @@ def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=No
             acc("b_hn", dan.sum(axis=0))
         acc("W_n", xt.T @ dan)
         acc("b_n", dan.sum(axis=0))
-        if bug == "sigmoid_derivative_wrong":
+        if _has(bug, "sigmoid_derivative_wrong"):
             daz, dar = dz * a_z * (1 - a_z), dr * a_r * (1 - a_r)
         else:
             daz, dar = dz * z * (1 - z), dr * r * (1 - r)
@@ -101,9 +108,9 @@ def learner_backward(x, h0, p, dhs, dh_T, reset_after=False, chung=False, bug=No
         dhp = dhp + daz @ p.U_z.T + dar @ p.U_r.T
         dx[:, t] = daz @ p.W_z.T + dar @ p.W_r.T + dan @ p.W_n.T
         dh_next = dhp
-    if bug == "grads_averaged_over_batch":
+    if _has(bug, "grads_averaged_over_batch"):
         g = {k: v / B for k, v in g.items()}
-    dh0 = np.zeros_like(dh_next) if bug == "dh0_missing" else dh_next
+    dh0 = np.zeros_like(dh_next) if _has(bug, "dh0_missing") else dh_next
     return dx, dh0, g
 
 
@@ -164,7 +171,7 @@ def minimal_gated_backward(x, h0, p, dhs, dh_T, bug=None):
         g["U_z"] += hp.T @ daz
         g["b_z"] += daz.sum(axis=0)
         g["W_n"] += xt.T @ dan
-        g["U_n"] += (dan.T @ hp) if bug == "dU_transposed" else hp.T @ dan
+        g["U_n"] += (dan.T @ hp) if _has(bug, "dU_transposed") else hp.T @ dan
         g["b_n"] += dan.sum(axis=0)
         dx[:, t] = daz @ p.W_z.T + dan @ p.W_n.T
         dh_next = dh * z + daz @ p.U_z.T + dan @ p.U_n.T

@@ -33,9 +33,10 @@ EXPECTED_CONVENTION = {
     "none_and_empty_gru": (False, "standard"),
     "none_and_empty_gru_after": (True, "standard"),
     "callable_instance": (False, "standard"),
+    "crashes_on_empty": (False, "standard"),
 }
 # Warnings a correct GRU may earn without being wrong (strict=False).
-ALLOWED_WARNINGS = {"accepts_h0_none", "dtype_preserved"}
+ALLOWED_WARNINGS = {"accepts_h0_none", "dtype_preserved", "empty_sequence"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,9 +63,12 @@ def test_correct_gru_passes(name):
     assert isinstance(report, CheckReport), str(report)
     assert (report.reset_after, report.interpolation) == EXPECTED_CONVENTION[name]
     statuses = {p.name: p.status for p in report.properties}
-    assert len(statuses) == 13
-    final = statuses.pop("final_state_is_last")
-    assert final in ("passed", "n/a")
+    if report.step:  # a step function returns no h_T and is never called with T = 0
+        assert len(statuses) == 11 and not {"final_state_is_last", "empty_sequence"} & set(statuses)
+    else:
+        assert len(statuses) == 13
+        final = statuses.pop("final_state_is_last")
+        assert final in ("passed", "n/a")
     for prop, status in statuses.items():
         assert status == "passed" or (status == "warning" and prop in ALLOWED_WARNINGS), (prop, status)
     assert report.complete and report.calls > 0
@@ -73,11 +77,16 @@ def test_correct_gru_passes(name):
 
 @pytest.mark.parametrize("name", sorted(zoo.BUGGY))
 def test_buggy_gru_is_caught_and_named(name):
+    from gru_props.forward.terms import describe
+
     _, _, prop, diagnosis = zoo.BUGGY[name]
     err = outcome(name)
     assert isinstance(err, ImplementationError), f"{name} passed:\n{err}"
     assert isinstance(err, AssertionError)
     assert (err.property, err.diagnosis) == (prop, diagnosis), str(err)
+    expected = zoo.EXPLAINED.get(name, (diagnosis,) if diagnosis and describe(diagnosis) else ())
+    assert err.diagnoses == expected, str(err)
+    assert (err.bug_model is None) == (not expected)
     case = err.counterexample
     assert all(isinstance(v, int) for v in (case.B, case.T, case.D, case.H))
     text = str(err)
@@ -138,19 +147,30 @@ def test_default_sizes_reach_ordinary_shapes_and_can_be_changed():
         check_implementation(zoo.loop_gru, sizes=7)
 
 
-def test_a_crash_at_t0_is_its_own_property_and_never_hides_a_value_bug():
-    err = outcome("crashes_on_empty")
-    assert [f.property for f in err.failures] == ["empty_sequence"]
+def test_a_crash_at_t0_is_a_warning_as_torch_raises_there_too_and_never_hides_a_value_bug():
+    report = outcome("crashes_on_empty")
+    assert isinstance(report, CheckReport)
+    assert {p.name: p.status for p in report.properties}["empty_sequence"] == "warning"
+    warning = next(w for w in report.warnings if w.startswith("empty_sequence"))
+    assert "np.stack" in warning and "torch.nn.GRU raises" in warning and "strict=True" in warning
+    err = outcome("crashes_on_empty_strict")  # strict=True: a failure (as is its refusal of h0=None)
+    assert err.property == "empty_sequence" and {f.property for f in err.failures} <= {"empty_sequence",
+                                                                                      "accepts_h0_none"}
     assert "np.stack" in str(err) and "zoo.py" in str(err)
     assert "matches_reference" in err.report.passed
     both = outcome("stack_crash_reversed")
-    props = [f.property for f in both.failures]
-    assert props[0] == "matches_reference" and "empty_sequence" in props
-    assert props.index("empty_sequence") > props.index("matches_reference")
+    assert both.failures[0].property == "matches_reference"
+    assert any(w.property == "empty_sequence" for w in both.warnings)
+
+
+def test_t0_answered_in_another_dtype_than_t1_is_a_failure_even_when_not_strict():
+    err = outcome("float64_only_at_empty")
+    assert err.property == "empty_sequence" and err.failures[0].kind == "contract"
+    assert "with one step it returns float32" in str(err)
 
 
 def test_user_exceptions_point_at_the_users_own_line():
-    text = str(outcome("crashes_on_empty"))
+    text = str(outcome("crashes_on_empty_strict"))
     assert "at tests/zoo.py:" in text or "zoo.py:" in text.split("raised")[1]
     assert "return np.stack(states, axis=1), h" in text
     assert "inside numpy" in text
@@ -293,9 +313,10 @@ def test_report_text_counts_what_it_shows():
 
 
 def test_step_functions_are_folded_over_time():
-    report = check_implementation(zoo.step_gru, step=True, profile="ci",
-                                  properties=["matches_reference", "final_state_is_last"])
+    report = check_implementation(zoo.step_gru, step=True, profile="ci", properties=["matches_reference"])
     assert report.step and report.reset_after is False
+    with pytest.raises(ValueError, match="does not apply to a step function"):
+        check_implementation(zoo.step_gru, step=True, properties=["final_state_is_last"])
     with pytest.raises(ImplementationError) as info:
         check_implementation(zoo.loop_gru, step=True, profile="ci", properties=["output_contract"])
     assert "expected h_t of shape (B, H)" in str(info.value) or "raised" in str(info.value)

@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 import zoo
 
-from gru_props import ImplementationError, check_implementation, implementation_tests, level3
+from gru_props import (
+    ImplementationError,
+    IncompleteCheckError,
+    check_gradients,
+    check_implementation,
+    implementation_tests,
+    level1,
+    level3,
+)
 from gru_props.engine.calls import Caller, Hang
 from gru_props.engine.profiles import choose_profile
 from gru_props.engine.search import Progress, digest
@@ -195,12 +203,30 @@ def test_the_budget_stops_the_check_and_says_what_ran():
         return zoo.none_and_empty_gru(x, h0, p)
 
     start = time.monotonic()
-    report = check_implementation(slow, profile="ci", max_seconds=1.5)
+    with pytest.raises(IncompleteCheckError) as info:  # an unfinished check is not a pass
+        check_implementation(slow, profile="ci", max_seconds=1.5)
     assert time.monotonic() - start < 1.5 + 5
+    err = info.value
+    assert isinstance(err, AssertionError)  # a plain test failure in pytest
+    assert "did not finish" in str(err) and "output_contract" in dict(err.ran) and err.not_run
+    report = err.report
     assert not report.complete and "max_seconds" in report.stop_reason
     statuses = [p.status for p in report.properties]
     assert "stopped" in statuses and statuses[-1] == "not run"
     assert "INCOMPLETE" in str(report)
+    # allow_incomplete=True hands the report back instead
+    report = check_implementation(slow, profile="ci", max_seconds=1.0, allow_incomplete=True)
+    assert not report.complete and report.passed == [p.name for p in report.properties if p.status == "passed"]
+
+
+def test_an_exhausted_budget_fails_the_gradient_check_too():
+    def slow_backward(x, h0, p, dhs, dh_T):
+        time.sleep(0.02)
+        return level1.gru_backward(x, h0, p, dhs, dh_T)
+
+    with pytest.raises(IncompleteCheckError) as info:
+        check_gradients(slow_backward, profile="ci", reset_after=False, max_seconds=1.0)
+    assert not info.value.report.complete and info.value.not_run
 
 
 def test_progress_is_printed_on_long_checks():
@@ -306,7 +332,7 @@ def test_the_ci_variable_is_read_as_a_boolean(monkeypatch, value, expected):
 
 # ------------------------------------------------------------------ snippets
 SNIPPET_CASES = ["reversed_interpolation", "wrong_final_state", "guarded_sigmoid", "batch_mixing",
-                 "mutates_h0", "keeps_state", "crashes_on_empty", "returns_list", "none_as_ones",
+                 "mutates_h0", "keeps_state", "crashes_on_empty_strict", "returns_list", "none_as_ones",
                  "float64_buffer_strict", "tanh_gates", "nan_sigmoid"]
 
 
@@ -349,7 +375,8 @@ def test_snippet_reproduces_a_float32_only_failure_with_the_checks_own_tolerance
     code = _snippet(err).replace("fn = user_fn", "fn = slightly_off_in_float32")
     code = code.replace("user_fn = ...", "# user_fn = ...")
     namespace = {"slightly_off_in_float32": slightly_off_in_float32}
-    assert "slack" in code
+    allowed = err.failures[0].extra["allowed"]
+    assert ("slack = np.array" in code) == bool(np.any(allowed.slack))  # the check's own slack, when it has one
     with pytest.raises(AssertionError):
         exec(compile(code, "<snippet>", "exec"), namespace)
     namespace["slightly_off_in_float32"] = zoo.none_and_empty_gru

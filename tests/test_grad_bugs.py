@@ -3,7 +3,7 @@
 What the gradient checker relies on: every broken backward is far from the
 reference on a generic case, equals it wherever its recorded minimum sizes
 say it cannot show, differs from every other broken backward, and is named by
-``diagnose_gradients`` when (and only when) it reproduces a learner's output.
+``check_gradients`` when (and only when) its model reproduces the learner's output.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ import itertools
 import numpy as np
 import pytest
 
-from gru_props import GRUParams, level1
+from gru_props import GRUParams, ImplementationError, check_gradients, level1
 from gru_props.backward.bugs import (
     GRAD_BUGS,
     SMALLEST,
     GradBug,
     Sizes,
-    _flawed_backward,
     reference_backward,
 )
-from gru_props.backward.diagnosis import diagnose_gradients
+from gru_props.backward.terms import backward as slipped_backward
 
 SPEC_NAMES = {
     "dh_prev_missing_z_path", "truncated_bptt", "grads_not_accumulated", "dz_sign_flipped",
@@ -75,10 +74,10 @@ def test_catalog_entries_are_complete():
             assert getattr(least, dim) >= getattr(bug.min_sizes, dim), (name, dim)
 
 
-def test_flawed_backward_without_flags_is_level1():
+def test_the_chain_rule_without_slips_is_level1():
     for ra in (False, True):
         c = case(GENERIC, 1)
-        assert worst_relative(_flawed_backward(*c, ra), level1.gru_backward(*c, ra)) < 1e-13
+        assert worst_relative(slipped_backward(*c, ra), level1.gru_backward(*c, ra)) < 1e-13
 
 
 @pytest.mark.parametrize("name, reset_after", BUG_CONV, ids=BUG_CONV_IDS)
@@ -139,37 +138,46 @@ def test_bugs_are_distinguishable(reset_after):
         assert worst_relative(outs[a], outs[b]) >= 1e-3, f"{a} and {b} give the same gradients"
 
 
-def _exact(a, b):
-    return np.allclose(a, b, rtol=1e-9, atol=1e-12)
+def _through_check(name, reset_after, as_mapping=False, dtype=np.float64):
+    """check_gradients on the catalogued bug's backward; the raised error."""
+    bug = GRAD_BUGS[name]
+
+    def backward(x, h0, params, dhs, dh_T):
+        dx, dh0, g = bug.backward(x, h0, params, dhs, dh_T, reset_after)
+        grads = dict(g.astype(dtype).arrays()) if as_mapping else g.astype(dtype)
+        return dx.astype(dtype), dh0.astype(dtype), grads
+
+    with pytest.raises(ImplementationError) as info:
+        check_gradients(backward, reset_after=reset_after, profile="ci", properties=["gradients_match_reference"])
+    return info.value
 
 
 @pytest.mark.parametrize("name, reset_after", BUG_CONV, ids=BUG_CONV_IDS)
-def test_diagnosis_names_the_bug(name, reset_after):
+def test_the_check_names_the_bug_and_its_model_reproduces_it(name, reset_after):
     bug = GRAD_BUGS[name]
     if not bug.applies(reset_after):
         pytest.skip("not a bug in this convention")
-    cases = [case(GENERIC, 10), case(GENERIC, 11), case(Sizes(3, 2, 2, 3), 12)]
-    observations = [c + bug.backward(*c, reset_after) for c in cases]
-    assert diagnose_gradients(observations, reset_after, _exact) == name
-    # grads as a plain mapping, and float32 answers with a float32-sized tolerance
-    as_mapping = [o[:7] + (dict(o[7].arrays()),) for o in observations]
-    assert diagnose_gradients(as_mapping, reset_after, _exact) == name
-    as_f32 = [o[:5] + (o[5].astype(np.float32), o[6].astype(np.float32), o[7].astype(np.float32))
-              for o in observations]
-    assert diagnose_gradients(as_f32, reset_after, lambda a, b: np.allclose(a, b, rtol=1e-4, atol=1e-5)) == name
+    # grads as a plain mapping in one convention, float32 answers (float32 tolerance) in the other
+    err = _through_check(name, reset_after, as_mapping=not reset_after,
+                         dtype=np.float32 if reset_after else np.float64)
+    assert err.diagnosis == name and err.diagnoses == (name,), str(err)
+    c = case(Sizes(3, 2, 2, 3), 12)
+    got, want = err.bug_model(*c), bug.backward(*c, reset_after)
+    assert worst_relative(got, want) < 1e-9, name
 
 
-def test_diagnosis_names_nothing_for_right_or_unknown_gradients():
-    cases = [case(GENERIC, 20), case(GENERIC, 21)]
+def test_no_name_for_right_or_uncatalogued_gradients():
     for ra in (False, True):
-        right = [c + level1.gru_backward(*c, ra) for c in cases]
-        assert diagnose_gradients(right, ra, _exact) is None
-        scaled = [o[:5] + (o[5] * 3, o[6], o[7]) for o in right]  # wrong, but no catalogued bug
-        assert diagnose_gradients(scaled, ra, _exact) is None
-        # a bug that explains the counterexample but not the confirmation case is not named
-        bug = GRAD_BUGS["dz_sign_flipped"]
-        mixed = [cases[0] + bug.backward(*cases[0], ra), right[1]]
-        assert diagnose_gradients(mixed, ra, _exact) is None
+        report = check_gradients(lambda *a, ra=ra: level1.gru_backward(*a, ra), reset_after=ra, profile="ci")
+        assert "gradients_match_reference" in report.passed
+
+        def scaled(*a, ra=ra):  # wrong, but no catalogued bug or combination of slips scales dx by 3
+            dx, dh0, g = level1.gru_backward(*a, ra)
+            return dx * 3, dh0, g
+
+        with pytest.raises(ImplementationError) as info:
+            check_gradients(scaled, reset_after=ra, profile="ci")
+        assert info.value.diagnoses == () and info.value.bug_model is None, str(info.value)
 
 
 def test_none_arrays_mean_zeros():

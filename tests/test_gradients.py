@@ -92,7 +92,7 @@ def test_the_report_names_the_element_and_lists_the_other_wrong_gradients():
                                           for n in f.extra["wrong"]], name
     # On a dense case a transposed dU makes all three U gradients wrong, each on its own line.
     from gru_props.backward.diagnosis import detection_cases
-    from gru_props.backward.properties import compare_gradients, gradient_failure, reference_gradients
+    from gru_props.backward.properties import compare_gradients, expected_gradients, gradient_failure
     from gru_props.backward.subject import GradOutcome
     from gru_props.engine.conventions import Convention
     from gru_props.engine.model import Context
@@ -101,8 +101,9 @@ def test_the_report_names_the_element_and_lists_the_other_wrong_gradients():
     dx, dh0, g = gz.learner_backward(case.x, case.h0, case.params, case.dhs, case.dh_T, bug="dU_transposed")
     out = GradOutcome(arrays={"dx": dx, "dh0": dh0, **g})
     ctx = Context(None, (Convention(False),), Convention(False))
-    expected = reference_gradients(case, Convention(False))
-    wrong = compare_gradients(ctx, case, out, expected, None, (1e-7, 1e-9))
+    exp = expected_gradients(ctx, case, Convention(False), (np.float64,))
+    expected = exp.arrays
+    wrong = compare_gradients(ctx, case, out, expected, exp.allowed)
     failure = gradient_failure("p", "what", case, out, expected, wrong, Convention(False), False)
     assert {failure.parameter} | {o.split(":")[0] for o in failure.others} == {"U_z", "U_r", "U_n"}
     # expected vs got are the reference and the learner's own values

@@ -34,6 +34,8 @@ you write                                   your function receives
                                             hs (T, H) or (hs, h_T); step form x_t (D,),
                                             h_prev (H,) returning h_t (H,)
 ``time_major(fn)``                          x (T, B, D), returning hs (T, B, H) or (hs, h_T)
+``no_initial_state(fn)``                    ``fn(x, params)``: no h0 (the check uses h0 = 0 only);
+                                            backward ``fn(x, params, dhs, dh_T)`` -> (dx, grads)
 ``torch_function(fn)``                      torch tensors instead of NumPy arrays (same shapes,
                                             same dtype), returning tensors; goes innermost:
                                             ``torch_layout(torch_function(fn))``
@@ -97,7 +99,7 @@ True
 from gru_props.adapters.base import LayoutParams, TiedGradientError, describe
 from gru_props.adapters.cached import cache_backward
 from gru_props.adapters.keras import keras_layout
-from gru_props.adapters.layouts import concat_layout, time_major, transposed_weights, unbatched
+from gru_props.adapters.layouts import concat_layout, no_initial_state, time_major, transposed_weights, unbatched
 from gru_props.adapters.onnx import onnx_layout
 from gru_props.adapters.pytorch import torch_cell, torch_function, torch_layout
 
@@ -108,6 +110,7 @@ __all__ = [
     "concat_layout",
     "describe",
     "keras_layout",
+    "no_initial_state",
     "onnx_layout",
     "time_major",
     "torch_cell",

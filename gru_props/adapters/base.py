@@ -12,6 +12,18 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from gru_props.core.params import _FIELDS, GRUParams
+from gru_props.core.tied import tied_record
+
+
+class _Decorator:
+    """The default of an adapter's function argument: called without one, the adapter is a decorator
+    (``@keras_layout(reset_after=False)``); ``None`` passed explicitly is an error, not a decorator."""
+
+    def __repr__(self) -> str:
+        return "<none: used as a decorator>"
+
+
+AS_DECORATOR: Any = _Decorator()
 
 ADAPTER_ATTR = "__gru_props_adapter__"
 REQUIRES_ATTR = "__gru_props_requires__"
@@ -222,6 +234,10 @@ def _check_composition(kind: str, role: str, fn: Any) -> None:
             f"converts what your own function receives, so it goes innermost: write "
             f"{describe(fn, name='torch_function(' + _callable_name(_innermost(fn)) + ')')}."
         )
+    if role == "state":
+        inner = describe(fn, name=f"no_initial_state({_callable_name(_innermost(fn))})")
+        raise ValueError(f"no_initial_state: cannot wrap {expr}: it goes innermost, around your own function "
+                         f"(it drops h0 from the call): write {inner}.")
     for info in chain:
         clash = None
         if info.role == "torch":
@@ -419,6 +435,10 @@ def _tied(expr: str, field: str, a_name: str, a: np.ndarray, b_name: str, b: np.
     allowed = atol + rtol * np.maximum(np.abs(a64), np.abs(b64))
     if np.all(diff <= allowed):
         return 0.5 * (a + b)
+    record = tied_record()
+    if record is not None:
+        record[field] = (a_name, np.array(a), b_name, np.array(b))
+        return a
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff - allowed)), diff.shape))
     at = ", ".join(map(str, worst))
     raise TiedGradientError(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
 from gru_props.adapters.base import (
+    AS_DECORATOR,
     _any_writable,
     _backward_triple,
     _bias_why,
@@ -75,7 +76,7 @@ def _keras_grads(expr: str, grads: Any, D: int, H: int, reset_after: bool) -> Di
     return out
 
 
-def keras_layout(fn: Optional[Callable[..., Any]] = None, *, reset_after: bool = True) -> Any:
+def keras_layout(fn: Any = AS_DECORATOR, *, reset_after: bool = True) -> Any:
     """Wrap a GRU written against Keras 3's weights into ``fn(x, h0, params)``.
 
     Your function receives ``fn(x, h0, kernel, recurrent_kernel, bias)``:
@@ -115,7 +116,7 @@ def keras_layout(fn: Optional[Callable[..., Any]] = None, *, reset_after: bool =
     """
     reset_after = _check_bool("keras_layout", "reset_after", reset_after,
                               "True: bias (2, 3H), Keras 3's default; False: bias (3H,)")
-    if fn is None:
+    if fn is AS_DECORATOR:
         return functools.partial(keras_layout, reset_after=reset_after)
     _check_fn("keras_layout", fn, ", reset_after=False")
     expr = ""

@@ -5,11 +5,12 @@ weights), ``transposed_weights`` (column vectors), ``unbatched`` (one example at
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 import numpy as np
 
 from gru_props.adapters.base import (
+    AS_DECORATOR,
     LayoutParams,
     _any_writable,
     _backward_triple,
@@ -31,7 +32,7 @@ from gru_props.core.params import GRUParams
 _CONCAT_FIELDS = ("W_z", "W_r", "W_n", "b_z", "b_r", "b_n")
 
 
-def concat_layout(fn: Optional[Callable[..., Any]] = None, *, order: str = "hx") -> Any:
+def concat_layout(fn: Any = AS_DECORATOR, *, order: str = "hx") -> Any:
     """Wrap a GRU whose gates act on the concatenation ``[h_{t-1}, x_t]`` into ``fn(x, h0, params)``.
 
     The colah / d2l-style cell: ``z = sigmoid([h, x] @ W_z + b_z)``,
@@ -68,7 +69,7 @@ def concat_layout(fn: Optional[Callable[..., Any]] = None, *, order: str = "hx")
     if order not in ("hx", "xh"):
         raise ValueError(f"concat_layout: order: expected 'hx' (rows for h_(t-1) first, as in "
                          f"W . [h, x]) or 'xh' (rows for x_t first); got {order!r}.")
-    if fn is None:
+    if fn is AS_DECORATOR:
         return functools.partial(concat_layout, order=order)
     _check_fn("concat_layout", fn, ", order='xh'")
     expr = ""
@@ -369,6 +370,47 @@ def time_major(fn: Callable[..., Any]) -> Callable[..., Any]:
                     requires={"step": False})
     expr = describe(wrapper)
     return wrapper
+
+
+def no_initial_state(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a GRU that takes no initial state (it always starts from zeros) into ``fn(x, h0, params)``.
+
+    Your function receives ``fn(x, params)`` and returns hs or ``(hs, h_T)``;
+    a backward ``fn(x, params, dhs, dh_T)`` returns ``(dx, grads)`` or ``(dx,
+    dh0, grads)``. The check then generates h0 = 0 only (the wrapper would
+    drop any other), does not compare dh0 when none is returned, leaves out
+    what needs another initial state (``reset_gate_zero``,
+    ``accepts_h0_none``), and says so in its report. It goes innermost,
+    around your own function: ``unbatched(no_initial_state(layer_fn))``.
+
+    Raises:
+        TypeError: ``fn`` is not callable.
+        ValueError: ``fn`` is already wrapped by an adapter.
+
+    >>> import numpy as np
+    >>> from gru_props import GRUParams, gru_forward
+    >>> from gru_props.adapters import no_initial_state
+    >>> fn = no_initial_state(lambda x, p: gru_forward(x, None, p))
+    >>> params = GRUParams.random(D=3, H=4, seed=0)
+    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    >>> np.allclose(fn(x, np.zeros((2, 4)), params)[0], gru_forward(x, None, params)[0])
+    True
+    """
+    _check_fn("no_initial_state", fn)
+
+    def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
+        if not bargs:
+            return fn(x, *pargs)
+        dhs, dh_T = (list(bargs) + [None, None])[:2]
+        out = fn(x, *pargs, dhs, dh_T)
+        if isinstance(out, (tuple, list)) and len(out) == 2:
+            dx, grads = out
+            shape = np.shape(h0) if h0 is not None else np.shape(x)[:-2] + (np.shape(dhs)[-1],)
+            return dx, np.zeros(shape), grads  # no initial state, no gradient for it (not compared)
+        return out
+
+    return _wrap(fn, name="no_initial_state", kind="no_initial_state", role="state", call=call,
+                 requires={"zero_h0": True})
 
 
 # ================================================================= torch

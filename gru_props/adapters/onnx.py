@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
 from gru_props.adapters.base import (
+    AS_DECORATOR,
     _any_writable,
     _backward_triple,
     _bias_why,
@@ -69,7 +70,7 @@ def _onnx_grads(expr: str, grads: Any, D: int, H: int) -> Dict[str, np.ndarray]:
     return out
 
 
-def onnx_layout(fn: Optional[Callable[..., Any]] = None, *, num_directions_axis: bool = False) -> Any:
+def onnx_layout(fn: Any = AS_DECORATOR, *, num_directions_axis: bool = False) -> Any:
     """Wrap a GRU written against the ONNX ``GRU`` operator's weights into ``fn(x, h0, params)``.
 
     Your function receives ``fn(x, h0, W, R, B)``: W (3H, D), R (3H, H) with
@@ -113,7 +114,7 @@ def onnx_layout(fn: Optional[Callable[..., Any]] = None, *, num_directions_axis:
     """
     num_directions_axis = _check_bool("onnx_layout", "num_directions_axis", num_directions_axis,
                                       "True: W (1, 3H, D) as the operator's inputs; False: (3H, D)")
-    if fn is None:
+    if fn is AS_DECORATOR:
         return functools.partial(onnx_layout, num_directions_axis=num_directions_axis)
     _check_fn("onnx_layout", fn, ", num_directions_axis=True")
     expr = ""

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from gru_props.adapters.base import (
+    AS_DECORATOR,
     LayoutParams,
     _any_writable,
     _backward_triple,
@@ -330,7 +331,7 @@ def _cell_plan(kind: str, cls_name: str, shapes: Mapping[str, Tuple[int, ...]],
     return _CellPlan(scheme, tuple(entries), len(have))
 
 
-def torch_cell(cls: Any = None, *, names: Optional[Mapping[str, str]] = None) -> Any:
+def torch_cell(cls: Any = AS_DECORATOR, *, names: Optional[Mapping[str, str]] = None) -> Any:
     """Wrap a PyTorch ``nn.Module`` GRU cell class into a step function ``fn(x_t, h_prev, params)``.
 
     On each call ``cls(D, H)`` is built (as ``nn.GRUCell(input_size,
@@ -392,7 +393,7 @@ def torch_cell(cls: Any = None, *, names: Optional[Mapping[str, str]] = None) ->
             isinstance(k, str) and isinstance(v, str) for k, v in names.items())):
         raise TypeError(f"torch_cell: names: expected a mapping from your module's parameter "
                         f"names to 'weight_ih'... or 'W_z'...; got {names!r}.")
-    if cls is None:
+    if cls is AS_DECORATOR:
         return functools.partial(torch_cell, names=names)
     if isinstance(cls, (bool, np.bool_)) or not callable(cls):
         raise TypeError(f"torch_cell: expected your nn.Module class (or a factory (D, H) -> "

@@ -1,14 +1,9 @@
 """Known backward-pass bugs: a catalog of deliberately broken GRU backward passes.
 
-The gradient counterpart of ``gru_props.forward.bugs``. When a learner's
-backward disagrees with the reference gradient, the checker runs every
-broken backward here on the counterexample; one that reproduces the
-learner's gradients there (where the reference does not) and on the
-confirmation cases names the bug.
-
-Every broken backward is the same readable float64 BPTT (``_flawed_backward``,
-written like ``gru_props.level1.gru_backward``) with one flag set: the one
-line a learner gets wrong. Each ``GradBug`` carries:
+The gradient counterpart of ``gru_props.forward.bugs``: the hand-written words of the backward bugs
+people meet most. A bug's model is a slip of ``backward.terms`` (the chain rule as named terms);
+``backward.diagnosis`` finds the combination of slips that reproduces a learner's gradients, and
+``bug(name)`` gives the words of any catalogue name. Each ``GradBug`` carries:
 
 * ``summary``: one sentence saying what the learner's code does;
 * ``hints``: a nudge, the line of math that is wrong, then the fix;
@@ -28,10 +23,11 @@ relabelled by the caller).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gru_props.backward import terms
 from gru_props.core.params import _FIELDS, GRUParams
 from gru_props.engine.model import Bug
 
@@ -75,139 +71,6 @@ class GradBug(Bug):
         return B >= least.B and T >= least.T and D >= least.D and H >= least.H
 
 
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * a) + 0.5
-
-
-def _flawed_backward(
-    x: np.ndarray,
-    h0: np.ndarray,
-    p: GRUParams,
-    dhs: np.ndarray,
-    dh_T: np.ndarray,
-    reset_after: bool,
-    *,
-    no_z_path: bool = False,
-    truncated: bool = False,
-    not_accumulated: bool = False,
-    dz_flipped: bool = False,
-    tanh_deriv: str = "output",
-    sigmoid_deriv: str = "output",
-    mixed_convention: bool = False,
-    b_hn_not_gated: bool = False,
-    dU_transposed: bool = False,
-    dr_missing_U_n: bool = False,
-    dx_missing_r: bool = False,
-    h_prev_wraparound: bool = False,
-    dh0_missing: bool = False,
-    averaged: bool = False,
-) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
-    """A float64 BPTT with optional flaws; with no flag set it is the correct one.
-
-    ``h0``, ``dhs`` and ``dh_T`` may be None (zeros).
-
-    The forward is always the correct one of ``reset_after``; the flags break
-    only the backward, as a learner would:
-
-    * ``tanh_deriv``: "output" ``1 - n**2`` (right), "preactivation"
-      ``1 - a_n**2``, "no_square" ``1 - n``;
-    * ``sigmoid_deriv``: "output" ``s (1 - s)`` (right), "preactivation"
-      ``a (1 - a)``, "missing" (no factor at all);
-    * ``mixed_convention``: the chain rule of the other reset convention.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    p = p.astype(np.float64)
-    B, T, D = x.shape
-    H = p.H
-    h0 = np.zeros((B, H)) if h0 is None else np.asarray(h0, dtype=np.float64)
-    dhs = np.zeros((B, T, H)) if dhs is None else np.asarray(dhs, dtype=np.float64)
-    dh_T = np.zeros((B, H)) if dh_T is None else np.asarray(dh_T, dtype=np.float64)
-    chain_after = (not reset_after) if mixed_convention else reset_after
-
-    # The (correct) forward, keeping what the backward reads.
-    keep = []
-    h = h0
-    with np.errstate(all="ignore"):
-        for t in range(T):
-            x_t = x[:, t, :]
-            a_z = x_t @ p.W_z + h @ p.U_z + p.b_z
-            a_r = x_t @ p.W_r + h @ p.U_r + p.b_r
-            z, r = _sigmoid(a_z), _sigmoid(a_r)
-            g = h @ p.U_n + p.b_hn
-            if reset_after:
-                a_n = x_t @ p.W_n + p.b_n + r * g
-            else:
-                a_n = x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn
-            n = np.tanh(a_n)
-            keep.append((h, a_z, a_r, a_n, z, r, n, g))
-            h = z * h + (1 - z) * n
-    h_T = h
-
-    grads = {name: np.zeros_like(a) for name, a in p.arrays().items()}
-
-    def put(name: str, value: np.ndarray) -> None:
-        if not_accumulated:
-            grads[name] = value  # dW = ...: the last step visited (t = 0) survives
-        else:
-            grads[name] = grads[name] + value
-
-    def outer(a: np.ndarray, da: np.ndarray) -> np.ndarray:
-        return da.T @ a if dU_transposed else a.T @ da
-
-    dx = np.zeros((B, T, D))
-    dh_next = dh_T.copy()
-    with np.errstate(all="ignore"):
-        for t in reversed(range(T)):
-            h_prev, a_z, a_r, a_n, z, r, n, g = keep[t]
-            if h_prev_wraparound and t == 0:
-                h_prev = h_T  # hs[t - 1] with t = 0 is hs[-1]; the kept gates stay right
-            x_t = x[:, t, :]
-            dh = dhs[:, t, :] if truncated else dhs[:, t, :] + dh_next
-            dz = dh * (n - h_prev) if dz_flipped else dh * (h_prev - n)
-            dn = dh * (1 - z)
-            dh_prev = np.zeros_like(dh) if no_z_path else dh * z
-            if tanh_deriv == "preactivation":
-                da_n = dn * (1 - a_n ** 2)
-            elif tanh_deriv == "no_square":
-                da_n = dn * (1 - n)
-            else:
-                da_n = dn * (1 - n ** 2)
-            if chain_after:
-                dr = da_n * g
-                dg = da_n * r
-                put("U_n", outer(h_prev, dg))
-                put("b_hn", da_n.sum(axis=0) if b_hn_not_gated else dg.sum(axis=0))
-                dh_prev = dh_prev + dg @ p.U_n.T
-            else:
-                drh = da_n @ p.U_n.T
-                dr = da_n * h_prev if dr_missing_U_n else drh * h_prev
-                dh_prev = dh_prev + drh * r
-                put("U_n", outer(r * h_prev, da_n))
-                put("b_hn", da_n.sum(axis=0))
-            put("W_n", x_t.T @ da_n)
-            put("b_n", da_n.sum(axis=0))
-            if sigmoid_deriv == "preactivation":
-                da_z, da_r = dz * a_z * (1 - a_z), dr * a_r * (1 - a_r)
-            elif sigmoid_deriv == "missing":
-                da_z, da_r = dz, dr
-            else:
-                da_z, da_r = dz * z * (1 - z), dr * r * (1 - r)
-            put("W_z", x_t.T @ da_z)
-            put("W_r", x_t.T @ da_r)
-            put("U_z", outer(h_prev, da_z))
-            put("U_r", outer(h_prev, da_r))
-            put("b_z", da_z.sum(axis=0))
-            put("b_r", da_r.sum(axis=0))
-            dh_prev = dh_prev + da_z @ p.U_z.T + da_r @ p.U_r.T
-            dx_t = da_z @ p.W_z.T + da_n @ p.W_n.T
-            dx[:, t, :] = dx_t if dx_missing_r else dx_t + da_r @ p.W_r.T
-            dh_next = dh_prev
-    if averaged and B:
-        grads = {k: v / B for k, v in grads.items()}
-    dh0 = np.zeros((B, H)) if dh0_missing else dh_next
-    return dx, dh0, GRUParams(**grads)
-
-
 def reference_backward(
     x: np.ndarray, h0: np.ndarray, p: GRUParams, dhs: np.ndarray, dh_T: np.ndarray, reset_after: bool
 ) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
@@ -219,9 +82,10 @@ def reference_backward(
         return level1.gru_backward(f64[0], f64[1], p.astype(np.float64), f64[2], f64[3], reset_after)
 
 
-def _flawed(**flags: Any) -> Backward:
-    def backward(x, h0, p, dhs, dh_T, reset_after):
-        return _flawed_backward(x, h0, p, dhs, dh_T, reset_after, **flags)
+def _slipped(name: str) -> Backward:
+    """The broken backward of a catalogue name: the chain rule of ``backward.terms`` with that slip."""
+    def backward(x: Any, h0: Any, p: GRUParams, dhs: Any, dh_T: Any, reset_after: bool) -> Any:
+        return terms.backward(x, h0, p, dhs, dh_T, reset_after, (name,))
 
     return backward
 
@@ -240,7 +104,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 f"{_INTERP}, so dh_prev = dh * z + (paths through z, r and n).",
                 "Start dh_prev from dh * z and add the gate and candidate terms to it.",
             ),
-            _flawed(no_z_path=True),
+            _slipped("dh_prev_missing_z_path"),
         ),
         GradBug(
             "truncated_bptt",
@@ -252,7 +116,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "Keep dh_next = dh_T before the loop, use dh = dhs[:, t] + dh_next, and set "
                 "dh_next = dh_prev at the end of each step.",
             ),
-            _flawed(truncated=True),
+            _slipped("truncated_bptt"),
             min_sizes_no_dh_T=Sizes(B=1, T=2, D=0, H=1),
         ),
         GradBug(
@@ -264,7 +128,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "dL/dW = sum over t of x_t^T da_t (and likewise for U and b).",
                 "Initialise every parameter gradient to zeros before the loop and use += inside it.",
             ),
-            _flawed(not_accumulated=True),
+            _slipped("grads_not_accumulated"),
             min_sizes=Sizes(B=1, T=2, D=0, H=1),
         ),
         GradBug(
@@ -277,7 +141,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "Use dz = dh * (h_prev - n); or, if your forward is (1 - z) * h_prev + z * n, check "
                 "it with interpolation='chung'.",
             ),
-            _flawed(dz_flipped=True),
+            _slipped("dz_sign_flipped"),
         ),
         GradBug(
             "tanh_derivative_wrong",
@@ -288,7 +152,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "n = tanh(a_n), so dn/da_n = 1 - tanh(a_n)**2 = 1 - n**2.",
                 "Use da_n = dn * (1 - n**2) with the stored candidate n, not its pre-activation.",
             ),
-            _flawed(tanh_deriv="preactivation"),
+            _slipped("tanh_derivative_wrong"),
         ),
         GradBug(
             "tanh_derivative_missing_square",
@@ -298,7 +162,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "dn/da_n = 1 - n**2 with n = tanh(a_n).",
                 "Use da_n = dn * (1 - n**2) (or (1 - n) * (1 + n)).",
             ),
-            _flawed(tanh_deriv="no_square"),
+            _slipped("tanh_derivative_missing_square"),
         ),
         GradBug(
             "sigmoid_derivative_wrong",
@@ -309,7 +173,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "z = sigmoid(a_z), so dz/da_z = z * (1 - z); the same for r.",
                 "Use da_z = dz * z * (1 - z) and da_r = dr * r * (1 - r) with the stored gate values.",
             ),
-            _flawed(sigmoid_deriv="preactivation"),
+            _slipped("sigmoid_derivative_wrong"),
         ),
         GradBug(
             "sigmoid_derivative_missing",
@@ -320,7 +184,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "da_z = dz * z * (1 - z) and da_r = dr * r * (1 - r); then dW_z = x^T da_z.",
                 "Multiply dz and dr by the sigmoid derivative before using them for W, U, b, x, h_prev.",
             ),
-            _flawed(sigmoid_deriv="missing"),
+            _slipped("sigmoid_derivative_missing"),
         ),
         GradBug(
             "reset_convention_mixed",
@@ -334,7 +198,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "db_hn = sum(dg), dh_prev += dg U_n^T. reset_after=False: drh = da_n U_n^T, "
                 "dr = drh * h_prev, dh_prev += drh * r, dU_n = (r * h_prev)^T da_n.",
             ),
-            _flawed(mixed_convention=True),
+            _slipped("reset_convention_mixed"),
         ),
         GradBug(
             "b_hn_not_gated",
@@ -345,7 +209,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "a_n = x W_n + b_n + r * (h_prev U_n + b_hn), so db_hn = sum over the batch of da_n * r.",
                 "Use db_hn = (da_n * r).sum(axis=0), the same dg = da_n * r that gives dU_n.",
             ),
-            _flawed(b_hn_not_gated=True),
+            _slipped("b_hn_not_gated"),
             conventions=(True,),
         ),
         GradBug(
@@ -357,7 +221,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "a = ... + h_prev U + ..., with h_prev (B, H) and U (H, H): dL/dU = h_prev^T @ da.",
                 "Use dU = h_prev.T @ da (for U_n with reset_after=False: (r * h_prev).T @ da_n).",
             ),
-            _flawed(dU_transposed=True),
+            _slipped("dU_transposed"),
             min_sizes=Sizes(B=1, T=1, D=0, H=2),
         ),
         GradBug(
@@ -370,7 +234,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "dL/dr = (da_n U_n^T) * h_prev.",
                 "Compute drh = da_n @ U_n.T once and use dr = drh * h_prev, dh_prev += drh * r.",
             ),
-            _flawed(dr_missing_U_n=True),
+            _slipped("dr_missing_U_n"),
             conventions=(False,),
         ),
         GradBug(
@@ -381,7 +245,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "dx_t = da_z W_z^T + da_r W_r^T + da_n W_n^T.",
                 "Add da_r @ W_r.T to dx_t.",
             ),
-            _flawed(dx_missing_r=True),
+            _slipped("dx_missing_r_path"),
             min_sizes=Sizes(B=1, T=1, D=1, H=1),
         ),
         GradBug(
@@ -393,7 +257,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "h_prev of step 0 is h0; hs[t - 1] with t = 0 is Python's hs[-1], the final state.",
                 "Use h_prev = h0 if t == 0 else hs[:, t - 1] (or keep the states with h0 prepended).",
             ),
-            _flawed(h_prev_wraparound=True),
+            _slipped("h_prev_wraparound"),
         ),
         GradBug(
             "dh0_missing",
@@ -403,7 +267,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "dL/dh0 is the dh_prev of step 0 (dh_T itself when T = 0).",
                 "Return the dh_prev left after the loop over time as dh0.",
             ),
-            _flawed(dh0_missing=True),
+            _slipped("dh0_missing"),
             min_sizes=Sizes(B=1, T=0, D=0, H=1),
             min_sizes_no_dh_T=Sizes(B=1, T=1, D=0, H=1),
         ),
@@ -416,7 +280,7 @@ GRAD_BUGS: Dict[str, GradBug] = {
                 "L = sum(hs * dhs) + sum(h_T * dh_T): dL/dW = sum over the batch, not the mean.",
                 "Drop the division by B (if your training loss is a mean, divide dhs by B instead).",
             ),
-            _flawed(averaged=True),
+            _slipped("grads_averaged_over_batch"),
             min_sizes=Sizes(B=2, T=1, D=0, H=1),
         ),
     ]
@@ -439,3 +303,21 @@ def _as_fields(grads: Any) -> Dict[str, np.ndarray]:
 GradObservation = Tuple[Any, Any, GRUParams, Any, Any, Any, Any, Any]
 
 
+
+
+def bug(name: str) -> Bug:
+    """The words of a catalogue name: written here, or made from the slip's description."""
+    if name in GRAD_BUGS:
+        return GRAD_BUGS[name]
+    slip = terms.SLIPS[name]
+    return Bug(name, slip.text + ".", (
+        f"Look at {slip.hint}.",
+        f"The chain rule: {slip.equation}; here the term {slip.term} is {slip.how}.",
+        "Compare that line with gru_props.level1.gru_backward, written to be read next to the chain rule.",
+    ))
+
+
+def hints_for(names: Sequence[str]) -> Tuple[str, str, str]:
+    """Three hints for a combination: the nudges, the equations, the fixes, each joined."""
+    parts = [bug(n).hints for n in names]
+    return tuple(" ".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))  # type: ignore[return-value]

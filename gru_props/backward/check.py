@@ -30,12 +30,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence
 
-from gru_props.backward import bugs, diagnosis
+import numpy as np
+
+from gru_props.backward import bugs, diagnosis, terms
 from gru_props.backward.case import GradCase
 from gru_props.backward.properties import properties as gradient_properties
+from gru_props.backward.properties import zero_h0_form
 from gru_props.backward.snippet import gradient_snippet
 from gru_props.backward.subject import GradSubject
-from gru_props.engine.calls import Caller, Interrupted
+from gru_props.engine.calls import BudgetExhausted, Caller, Hang, Interrupted
+from gru_props.engine.case import seeded_inputs
 from gru_props.engine.conventions import Convention
 from gru_props.engine.conventions import candidates as convention_candidates
 from gru_props.engine.model import Bug, Context, Contract, Failure, Property
@@ -85,6 +89,19 @@ class GradientContract(Contract):
     def prepare(self, ctx: Context) -> None:
         if self.forward_fn is not None:
             ctx.extra["forward_fn"] = self.forward_fn
+            ctx.extra["forward_convention"] = _forward_convention(ctx, self.forward_fn, self.step)
+
+    def convention_note(self, ctx: Context) -> Optional[str]:
+        if self.forward_fn is None:
+            return None
+        text = ("not checked against a reference: the gradients were compared with central finite differences "
+                "of forward_fn (self-consistency)")
+        conv = ctx.extra.get("forward_convention")
+        if conv is not None:
+            text += f"; forward_fn itself computes the GRU with {conv.describe()} (agreed on 4 cases)"
+        else:
+            text += "; forward_fn agrees with no GRU convention (a variant, or a bug in the forward)"
+        return text
 
     def detect(self, ctx: Context) -> None:
         diagnosis.detect(ctx)
@@ -93,10 +110,13 @@ class GradientContract(Contract):
         return diagnosis.detection_cases(ctx.bias, self.step)[0]
 
     def bug(self, name: str) -> Any:
-        return bugs.GRAD_BUGS.get(name) or _BEHAVIOUR_BUGS[name]
+        return _BEHAVIOUR_BUGS[name] if name in _BEHAVIOUR_BUGS else bugs.bug(name)
+
+    def slip(self, name: str) -> Any:
+        return terms.SLIPS.get(name)
 
     def axes(self, name: str) -> str:
-        return {"dx": "btd", "dx_t": "btd", "dh0": "bh", "dh_prev": "bh"}.get(name, "")
+        return {"dx": "btd", "dx_t": "bd", "dh0": "bh", "dh_prev": "bh"}.get(name, "")
 
     def case_text(self, case: GradCase) -> str:
         return case_text(case)
@@ -119,6 +139,39 @@ class GradientContract(Contract):
     def diagnose(self, ctx: Context, failure: Failure) -> None:
         if self.forward_fn is None:
             diagnosis.diagnose(ctx, failure)
+            return
+        conv = ctx.extra.get("forward_convention")
+        if conv is None:
+            return  # no reference the backward could be explained against
+        # forward_fn is a GRU in ``conv``: the catalogue of broken backward passes applies there.
+        saved = ctx.candidates, ctx.primary
+        ctx.candidates, ctx.primary = (conv,), conv
+        try:
+            diagnosis.diagnose(ctx, failure)
+        finally:
+            ctx.candidates, ctx.primary = saved
+
+
+def _forward_convention(ctx: Context, forward_fn: Callable[..., Any], step: bool) -> Optional[Convention]:
+    """The convention in which ``forward_fn`` computes a GRU (on four seeded cases), or None if in none."""
+    from gru_props.engine.conventions import candidates, reference_forward
+    from gru_props.forward.case import GRUCase
+    from gru_props.forward.subject import Subject
+
+    subject = Subject(forward_fn, step, ctx.subject.caller, "forward_fn")
+    cases = [GRUCase(*seeded_inputs(seed, 2, 1 if step else 3, 3, 4, scale=1.5, bias=ctx.bias)[1:])
+             for seed in (41, 42, 43, 44)]
+    try:
+        outs = [subject.run(c) for c in cases]
+    except (Hang, BudgetExhausted):  # the properties will meet it again and report it
+        return None
+    if any(o.error is not None for o in outs):
+        return None
+    for conv in candidates(None, None):
+        if all(np.allclose(o.states, reference_forward(c.x, c.h0, c.params, conv)[0], rtol=1e-6, atol=1e-8)
+               for c, o in zip(cases, outs)):
+            return conv
+    return None
 
 
 def case_text(case: GradCase) -> str:
@@ -148,6 +201,7 @@ def check_gradients(
     max_examples: Optional[int] = None,
     timeout: Optional[float] = 5.0,
     max_seconds: Optional[float] = None,
+    allow_incomplete: bool = False,
     rtol: Optional[float] = None,
     atol: Optional[float] = None,
     properties: Optional[Sequence[str]] = None,
@@ -167,11 +221,15 @@ def check_gradients(
             params, dh_t)`` with x_t (B, D), h_prev and dh_t (B, H), returning
             ``(dx_t, dh_prev, grads)`` for one step. Adapters in
             ``gru_props.adapters`` wrap other layouts, backward passes included.
-        step, reset_after, interpolation, bias, strict, profile, max_examples,
-        timeout, max_seconds, rtol, atol, properties, hints, sizes: as for
-            ``check_implementation``. The default tolerances are float64
-            rtol 1e-7, atol 1e-9; float32 rtol 1e-4, atol 1e-5 (plus float32's
-            own rounding slack); atol scales with each gradient's magnitude.
+        step, reset_after, interpolation, strict, profile, max_examples,
+        timeout, max_seconds, allow_incomplete, rtol, atol, properties, hints,
+            sizes: as for ``check_implementation``. The flat tolerances are
+            float64 rtol 1e-10, atol 1e-11; float32 rtol 1e-4, atol 1e-5; atol
+            scales with each gradient's magnitude, and eight times the case's
+            own rounding error at that precision is allowed on top.
+        bias: False for a cell without biases: only zero biases are generated,
+            bias gradients are not compared, and one returned anyway must be
+            zero (or left out of ``grads``).
         forward_fn: your own forward (``fn(x, h0, params)`` returning hs or
             (hs, h_T); a step function with ``step=True``): the gradients are
             then compared with central finite differences of it in float64 (a
@@ -185,6 +243,7 @@ def check_gradients(
         ImplementationError: a property failed; ``.parameter`` names the wrong
             gradient ("U_n", "dx", "dh0"; step form "dx_t", "dh_prev") and
             ``.index`` its worst element; ``.failures`` lists every failure.
+        IncompleteCheckError: ``max_seconds`` ran out first and nothing failed.
         TypeError, ValueError: bad arguments to ``check_gradients`` itself.
     """
     __tracebackhide__ = True
@@ -197,9 +256,12 @@ def check_gradients(
             max_examples = max(5, choose_profile(profile)[1].max_examples // 4)  # two forward calls per scalar
         p = plan(backward_fn, "backward_fn", step=step, reset_after=reset_after, interpolation=interpolation,
                  bias=bias, strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol,
-                 hints=hints, profile=profile, max_examples=max_examples, sizes=sizes)
+                 hints=hints, profile=profile, max_examples=max_examples, sizes=sizes,
+                 allow_incomplete=allow_incomplete)
         a = p.args
         props = gradient_properties(a["step"], a["bias"], p.sizes, self_consistency)
+        if a["zero_h0"]:
+            props = zero_h0_form(props)
         cands = (Convention(False),) if self_consistency else convention_candidates(a["reset_after"],
                                                                                     a["interpolation"])
         return execute(GradientContract(props, a["step"], forward_fn), backward_fn, p, select(props, properties),

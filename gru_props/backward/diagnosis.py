@@ -8,18 +8,22 @@ confirmation cases, where no correct convention does.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import dataclasses
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gru_props.backward.bugs import GRAD_BUGS, GradObservation, _as_fields, reference_backward
+from gru_props.backward import terms
+from gru_props.backward.bugs import GRAD_BUGS, hints_for
 from gru_props.backward.case import GradCase
-from gru_props.backward.properties import grad_tolerance, reference_gradients, run
-from gru_props.core.params import GRUParams
+from gru_props.backward.properties import expected_gradients, reference_gradients, run
+from gru_props.core.params import _BIASES, _FIELDS, GRUParams
 from gru_props.engine.case import seeded_inputs
-from gru_props.engine.compare import compare
 from gru_props.engine.conventions import Convention, vote
+from gru_props.engine.explain import GROW, fingerprint, named, search, share
 from gru_props.engine.model import Context, Failure
+from gru_props.engine.overflow import explain_gradients, overflow
+from gru_props.engine.tolerance import precision_of
 
 
 # ------------------------------------------------------- detect, diagnose
@@ -96,103 +100,186 @@ def _behaviour(ctx: Context, failure: Failure) -> bool:
     return False
 
 
-def _diagnose(ctx: Context, failure: Failure) -> Tuple[Optional[str], Optional[Convention]]:
-    cases = [failure.case] + confirmation_cases(ctx.bias, ctx.subject.step)
-    outs: List[Tuple[GradCase, Dict[str, np.ndarray]]] = []
-    dtypes: Tuple[Any, ...] = ()
-    for case in cases:
-        out = run(ctx, case)
-        if out.arrays is None:
-            if not outs:
-                return None, None
-            continue
-        if not outs:
-            dtypes = (case.dtype,) + tuple(out.dtypes)
-        outs.append((case, out.arrays))
-    rtol, atol = grad_tolerance(ctx, *dtypes)
-    rtol, atol = max(rtol, 1e-5), max(atol, 1e-6)
-
-    def matches(got: np.ndarray, expected: np.ndarray) -> bool:
-        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-        return compare("g", got, expected, rtol, atol * scale) is None
-
-    for conv in ctx.conventions():
-        observations = [_observation(c, arrays, conv) for c, arrays in outs]
-        # The broken backward must differ from every candidate's reference on the counterexample.
-        name = diagnose_gradients(observations, conv.reset_after, matches)
-        if name is None:
-            continue
-        first = failure.case
-        x, h0, p, dhs, dh_T = observations[0][:5]
-        mutant = GRAD_BUGS[name].backward(x, h0, p, dhs, dh_T, conv.reset_after)
-        arrays = {"dx": mutant[0], "dh0": mutant[1], **mutant[2].arrays()}
-        if conv.chung:
-            arrays = {k: (-v if k in ("W_z", "U_z", "b_z") else v) for k, v in arrays.items()}
-        if any(all(matches(arrays[k], v) for k, v in reference_gradients(first, c).items())
-               for c in ctx.candidates):
-            continue
-        return name, conv
-    return None, None
-
-
-def diagnose_gradients(
-    observations: Sequence[GradObservation],
-    reset_after: bool,
-    matches: Callable[[np.ndarray, np.ndarray], bool],
-) -> Optional[str]:
-    """Name the catalogued backward bug that explains the learner's gradients, or None.
-
-    ``observations[0]`` is the counterexample: the bug's broken backward must
-    differ from the reference there and reproduce every gradient the learner
-    returned (dx, dh0 and all ten parameter gradients, by ``matches(got,
-    expected)``). The rest confirm: the bug must reproduce the learner's
-    gradients on them too. Bugs that cannot exist in ``reset_after``'s
-    convention are not tried.
-    """
-
-    def same(mine: Tuple[np.ndarray, np.ndarray, GRUParams], dx: Any, dh0: Any, grads: Any) -> bool:
-        try:
-            fields = _as_fields(grads)
-        except (KeyError, TypeError):
-            return False
-        pairs = [(np.asarray(dx, dtype=np.float64), mine[0]), (np.asarray(dh0, dtype=np.float64), mine[1])]
-        pairs += [(fields[k], v) for k, v in mine[2].arrays().items()]
-        return all(a.shape == b.shape and matches(a, b) for a, b in pairs)
-
-    x, h0, params, dhs, dh_T, dx, dh0, grads = observations[0]
-    reference = reference_backward(x, h0, params, dhs, dh_T, reset_after)
-    for name, bug in GRAD_BUGS.items():
-        if not bug.applies(reset_after):
-            continue
-        try:
-            mutant = bug.backward(x, h0, params, dhs, dh_T, reset_after)
-            if same(mutant, *reference) or not same(mutant, dx, dh0, grads):
-                continue
-            if all(
-                same(bug.backward(xc, hc, pc, gc, gTc, reset_after), dxc, dh0c, gradsc)
-                for xc, hc, pc, gc, gTc, dxc, dh0c, gradsc in observations[1:]
-            ):
-                return name
-        except Exception:  # pragma: no cover - a broken backward that cannot run on this case
-            continue
-    return None
-
-
 def diagnose(ctx: Context, failure: Failure) -> None:
     """Name the catalogued bug behind ``failure`` (sets ``failure.diagnosis``, its convention, maybe its text)."""
     if failure.diagnosis is not None or failure.kind != "value":
         return
     if failure.got is not None and not np.all(np.isfinite(np.asarray(failure.got, dtype=np.float64))):
-        failure.summary = ("the gradients contain NaN or inf for finite inputs: a derivative computed "
-                           "through exp(a) overflows (e.g. exp(-a) / (1 + exp(-a))**2 at a = -1e3), or "
-                           "0/0 somewhere.")
-        failure.hints = ("Which derivative can overflow at large pre-activations?",
-                         "sigmoid'(a) = s * (1 - s) and tanh'(a) = 1 - n**2, both from the forward's "
-                         "outputs s and n, never from exp(a).",
-                         "Reuse the forward's gate values: ds = s * (1 - s), dn = 1 - n * n.")
+        case = failure.case
+        dtype = precision_of(case.dtype, np.asarray(failure.got).dtype)
+        conv = failure.convention or ctx.primary
+        failure.summary, failure.hints = explain_gradients(
+            overflow(case.x, case.h0, case.params, conv, dtype, max(case.T - 1, 0)))
         return
     if _behaviour(ctx, failure):
         return
-    failure.diagnosis, conv = _diagnose(ctx, failure)
-    if conv is not None:
-        failure.convention = conv
+    found = explain_failure(ctx, failure)
+    if found is not None:
+        apply(failure, found, ctx)
+
+
+# ------------------------------------------------------------------ explain
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Slips (catalogue names) whose model reproduces the backward, in ``convention``, on ``cases`` cases."""
+
+    slips: Tuple[str, ...]
+    convention: Convention
+    cases: int
+
+
+def model_gradients(case: GradCase, conv: Convention, slips: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The gradients of the slip model in ``conv`` on ``case`` (Chung: relabelled back), by name."""
+    p = conv.standard_params(case.params.astype(np.float64))
+    dx, dh0, g = terms.backward(case.x, case.h0, p, case.dhs, case.dh_T, conv.reset_after, slips)
+    arrays = {"dx": dx, "dh0": dh0, **g.arrays()}
+    if conv.chung:
+        arrays = {k: (-v if k in ("W_z", "U_z", "b_z") else v) for k, v in arrays.items()}
+    return arrays
+
+
+class BackwardModel:
+    """``err.bug_model`` of a gradient check: the reference BPTT of ``convention`` with ``slips`` applied, with
+    the checked function's own contract: ``fn(x, h0, params, dhs, dh_T) -> (dx, dh0, grads)``, or with
+    ``step=True`` ``fn(x_t, h_prev, params, dh_t) -> (dx_t, dh_prev, grads)``; float64."""
+
+    def __init__(self, slips: Sequence[str], convention: Convention, step: bool) -> None:
+        self.slips = tuple(slips)
+        self.convention = convention
+        self.step = step
+
+    def __call__(self, x: Any, h: Any, params: GRUParams, dhs: Any, dh_T: Any = None) -> Any:
+        B = np.shape(x)[0]
+        h = np.zeros((B, params.H)) if h is None else np.asarray(h, dtype=np.float64)
+        if self.step:
+            case = GradCase(np.asarray(x, dtype=np.float64)[:, None, :], h, params.astype(np.float64),
+                            np.asarray(dhs, dtype=np.float64)[:, None, :], np.zeros((B, params.H)), True)
+        else:
+            T = np.shape(x)[1]
+            dhs = np.zeros((B, T, params.H)) if dhs is None else np.asarray(dhs, dtype=np.float64)
+            dh_T = np.zeros((B, params.H)) if dh_T is None else np.asarray(dh_T, dtype=np.float64)
+            case = GradCase(np.asarray(x, dtype=np.float64), h, params.astype(np.float64), dhs, dh_T)
+        g = model_gradients(case, self.convention, self.slips)
+        dx = g.pop("dx")
+        dh0 = g.pop("dh0")
+        return (dx[:, 0] if self.step else dx), dh0, GRUParams(**g)
+
+    def __repr__(self) -> str:
+        return f"BackwardModel({' + '.join(self.slips)}; {self.convention.short()}{', step' if self.step else ''})"
+
+
+_TIME_SLIPS = ("truncated_bptt", "grads_not_accumulated", "h_prev_wraparound", "dh_from_dhs_missing")
+
+
+def _vocabulary(ctx: Context, conv: Convention) -> List[str]:
+    names = [s.name for s in terms.SLIPS_LIST if conv.reset_after in s.conventions]
+    if ctx.subject.step:  # one step: nothing is carried in time or accumulated over it
+        names = [n for n in names if n not in _TIME_SLIPS and not n.endswith("_not_accumulated")]
+    if len({c.reset_after for c in ctx.candidates}) > 1:
+        names.remove("reset_convention_mixed")  # the other convention is a candidate of its own
+    if not ctx.bias:
+        names = [n for n in names if n != "b_hn_not_gated" and not n.startswith("b_")]
+    if ctx.zero_h0:
+        names = [n for n in names if n not in ("dh0_missing", "h_prev_zero_at_start", "h_prev_wraparound")]
+    return names
+
+
+def _compared(ctx: Context) -> Tuple[str, ...]:
+    names = ("dx", "dh0") + _FIELDS
+    return tuple(n for n in names if not (not ctx.bias and n in _BIASES) and not (ctx.zero_h0 and n == "dh0"))
+
+
+def _agrees(ctx: Context, case: GradCase, conv: Convention, model: Dict[str, np.ndarray], out: Any
+            ) -> Tuple[float, bool]:
+    """Share of the function's gradients the model reproduces (each gradient weighs the same; dx each step),
+    and whether it reproduces all, within what the check allows on the case. Both of a layout's
+    disagreeing tied gradients must be reproduced."""
+    exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
+    total, exact, n = 0.0, True, 0
+    for name in _compared(ctx):
+        variants = [out.arrays[name]]
+        if name in out.tied:
+            variants = [out.tied[name][1], out.tied[name][3]]
+        for got in variants:
+            s, e = share(got, model[name], axis=1 if name == "dx" else None, allowed=exp.allowed[name],
+                         reference=exp.arrays[name])
+            total, exact, n = total + s, exact and e, n + 1
+    return total / max(n, 1), exact
+
+
+def _observed(ctx: Context, cases: Sequence[GradCase]) -> List[Tuple[GradCase, Any]]:
+    out = []
+    for case in cases:
+        o = run(ctx, case)
+        if o.arrays is not None:
+            out.append((case, o))
+    return out
+
+
+def _search_cases(bias: bool, step: bool) -> List[GradCase]:
+    """Small cases, D != H, B >= 2, one of a single step: each output element says something."""
+    return _seeded((71,), 2, 1, 3, 4, bias, step, 1.5) + _seeded((72,), 2, 3, 3, 4, bias, step, 1.5)
+
+
+def _fresh_cases(bias: bool, step: bool) -> List[GradCase]:
+    return _seeded((81, 82), 3, 4, 4, 3, bias, step) + _seeded((83,), 2, 3, 2, 5, bias, step, 3.0)
+
+
+def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
+    """The smallest combination of slips whose model reproduces every gradient the function returned: on the
+    counterexample (shrunk and as found), search cases, the confirmation cases and fresh ones; or None.
+    An explanation found earlier in the same check is tried first."""
+    shown = [failure.case] + [c for c in failure.extra.get("found_cases", ()) if c is not failure.case]
+    shown_obs = _observed(ctx, shown)
+    if not shown_obs or shown_obs[0][0] is not failure.case:
+        return None
+
+    def reproduces(slips: Sequence[str], conv: Convention, obs: Sequence[Tuple[GradCase, Any]]) -> bool:
+        return all(_agrees(ctx, c, conv, model_gradients(c, conv, slips), o)[1] for c, o in obs)
+
+    for known in ctx.extra.setdefault("explanations", []):
+        if reproduces(known.slips, known.convention, shown_obs):
+            return known
+    search_obs = shown_obs[:1] + _observed(ctx, _search_cases(ctx.bias, ctx.subject.step))
+    confirm_obs = shown_obs[1:] + _observed(ctx, confirmation_cases(ctx.bias, ctx.subject.step)
+                                            + _fresh_cases(ctx.bias, ctx.subject.step))
+    best: Optional[Explanation] = None
+    for conv in ctx.conventions():
+        depth = 3 if best is None else len(best.slips) - 1
+        if depth < 1:
+            break
+
+        def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
+            total, exact = 0.0, True
+            outs: List[np.ndarray] = []
+            for case, out in search_obs:
+                model = model_gradients(case, conv, tuple(slips))
+                s, e = _agrees(ctx, case, conv, model, out)
+                total, exact = total + s, exact and e
+                outs.extend(model[k] for k in _compared(ctx))
+            return total / len(search_obs), exact, fingerprint(*outs)
+
+        def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:
+            for i, (c, o) in enumerate(confirm_obs):
+                if not _agrees(ctx, c, conv, model_gradients(c, conv, tuple(slips)), o)[1]:
+                    search_obs.append(confirm_obs.pop(i))  # a case that tells more: search on it too
+                    return GROW
+            return True
+
+        found = search(_vocabulary(ctx, conv), lambda n: terms.SLIPS[n].site, score, confirm, depth=depth)
+        if found and (best is None or len(found) < len(best.slips)):
+            best = Explanation(named(found, terms.COMBINATIONS), conv, len(search_obs) + len(confirm_obs))
+    if best is not None:
+        ctx.extra["explanations"].append(best)
+    return best
+
+
+def apply(failure: Failure, found: Explanation, ctx: Context) -> None:
+    names = found.slips
+    failure.diagnoses = names
+    failure.diagnosis = names[0] if len(names) == 1 else None
+    failure.convention = found.convention
+    failure.bug_model = BackwardModel(sorted(terms.expand(names)), found.convention, ctx.subject.step)
+    failure.extra["explained_on"] = found.cases
+    if len(names) > 1:
+        failure.hints = hints_for(names)

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from gru_props.backward.case import GradCase
-from gru_props.core.params import _FIELDS
-from gru_props.engine.subject import NotAFloatArray, UserFunction, as_float_array, first_mutation, writable_params
+from gru_props.core.params import _BIASES, _FIELDS
+from gru_props.core.tied import collect_tied
+from gru_props.engine.subject import (
+    NotAFloatArray,
+    UserFunction,
+    as_float_array,
+    call_and_convert,
+    first_mutation,
+    writable_params,
+)
 
 
 @dataclasses.dataclass
@@ -34,24 +43,42 @@ class GradOutcome:
     mutated: Optional[str] = None
     read_only_write: bool = False
     dtypes: Tuple[np.dtype, ...] = ()
+    raised: bool = False  # the function raised (rather than returning something unusable)
+    absent: Tuple[str, ...] = ()  # bias gradients the function did not return
+    #: fields a layout holds twice whose two gradients disagreed: field -> (name, gradient, name, gradient)
+    tied: Dict[str, Tuple[str, np.ndarray, str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
 def _grads_fields(grads: Any) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """The gradients by field name; bias gradients may be absent (a bias-free cell has none: the
+    properties then demand ``bias=False``)."""
     if grads is None:
         return None, "grads (the third returned item) is None; expected a GRUParams or a mapping of its fields."
     if hasattr(grads, "arrays") and callable(grads.arrays):
         grads = grads.arrays()
     if isinstance(grads, Mapping):
-        missing = [k for k in _FIELDS if k not in grads]
+        missing = [k for k in _FIELDS if k not in grads and k not in _BIASES]
         if missing:
             extra = sorted(str(k) for k in grads if k not in _FIELDS)
             hint = f" It has {extra}: name the gradients after the GRUParams fields." if extra else ""
-            return None, f"grads has no {missing}; expected the ten GRUParams field names {list(_FIELDS)}.{hint}"
-        return {k: grads[k] for k in _FIELDS}, None
-    if all(hasattr(grads, k) for k in _FIELDS):
-        return {k: getattr(grads, k) for k in _FIELDS}, None
+            return None, f"grads has no {missing}; expected the GRUParams field names {list(_FIELDS)}.{hint}"
+        return {k: grads[k] for k in _FIELDS if k in grads}, None
+    if all(hasattr(grads, k) for k in _FIELDS if k not in _BIASES):
+        return {k: getattr(grads, k) for k in _FIELDS if hasattr(grads, k)}, None
     return None, (f"grads (the third returned item) is a {type(grads).__name__}; expected a GRUParams or a "
                   f"mapping with the field names {list(_FIELDS)}.")
+
+
+def _unreadable(text: str) -> GradOutcome:
+    return GradOutcome(error=text)
+
+
+def _with_tied(fn: Any, args: Tuple[Any, ...], normalise: Any) -> GradOutcome:
+    with collect_tied() as tied:
+        out = call_and_convert(fn, args, normalise, _unreadable)
+    if tied and out.error is None:
+        out.tied = dict(tied)
+    return out
 
 
 class GradSubject(UserFunction):
@@ -66,11 +93,13 @@ class GradSubject(UserFunction):
             args = (x[:, 0, :], None if none else h0, params, dhs[:, 0, :])
         else:
             args = (x, None if none else h0, params, dhs, None if none else dh_T)
-        result = self.caller.call(self.fn, *args)
+        # The call and the reading of what it returned, both under the time limit, in the worker; tied
+        # gradients of a layout adapter that disagree are recorded rather than raised (core.tied).
+        result = self.caller.call(_with_tied, self.fn, args, functools.partial(self._normalise, case))
         if result.error is not None:
             return GradOutcome(error=result.error, warnings=result.warnings,
-                               read_only_write=result.wrote_read_only)
-        out = self._normalise(case, result.value)
+                               read_only_write=result.wrote_read_only, raised=True)
+        out = result.value
         out.warnings = result.warnings
         if check_mutation and out.error is None:
             out.mutated = _find_mutation(case, x, h0, dhs, dh_T, params)
@@ -99,7 +128,11 @@ class GradSubject(UserFunction):
         arrays: Dict[str, np.ndarray] = {"dx": dx.reshape(B, T, D).copy() if self.step else dx.copy(),
                                          "dh0": dh0.copy()}
         dtypes: List[np.dtype] = [dx.dtype, dh0.dtype]
+        absent = tuple(name for name in _BIASES if name not in fields)
         for name in _FIELDS:
+            if name not in fields:  # a bias gradient left out: zeros, noted as absent
+                arrays[name] = np.zeros(getattr(case.params, name).shape)
+                continue
             try:
                 arr = as_float_array(fields[name], f"grads[{name!r}]")
             except NotAFloatArray as exc:
@@ -111,7 +144,7 @@ class GradSubject(UserFunction):
                                          f"of params.{name}{transposed}.")
             arrays[name] = arr.copy()
             dtypes.append(arr.dtype)
-        return GradOutcome(arrays=arrays, dtypes=tuple(dict.fromkeys(dtypes)))
+        return GradOutcome(arrays=arrays, dtypes=tuple(dict.fromkeys(dtypes)), absent=absent)
 
 
 def _find_mutation(case: GradCase, x: np.ndarray, h0: np.ndarray, dhs: np.ndarray, dh_T: np.ndarray,

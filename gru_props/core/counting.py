@@ -184,11 +184,11 @@ def equal_budget_hidden(
     def total(H: int) -> int:
         return gates * (D * H + H * H) + per_unit * H + readout * (H + 1)
 
-    # count(H) = a H² + b H + c, increasing for H >= 0: solve for the real root.
+    # count(H) = a H² + b H + c, increasing for H >= 0: solve for the real root, in integers (exact for
+    # any budget: a float square root would be off by millions of units at 1e44 and overflow at 1e400).
     a, b, c = gates, gates * D + per_unit + readout, readout
-    root = (-b + math.sqrt(b * b + 4 * a * (budget - c))) / (2 * a) if budget > c else 0.0
-    below = max(1, math.floor(root))
-    # Guard against rounding in the square root: step to the bracketing pair exactly.
+    below = max(1, (math.isqrt(b * b + 4 * a * (budget - c)) - b) // (2 * a)) if budget > c else 1
+    # isqrt is the floor of the square root: step to the bracketing pair exactly (at most a step or two).
     while below > 1 and total(below) > budget:
         below -= 1
     while total(below + 1) <= budget:

@@ -1,6 +1,6 @@
 """``GRUParams``: the per-gate GRU weights, and converters to and from frameworks.
 
-Gate names follow the SPEC: z (update), r (reset), n (candidate, "h tilde").
+Gate names: z (update), r (reset), n (candidate, "h tilde").
 Row-vector convention: ``x_t @ W_z`` with ``W_z`` of shape (D, H).
 
 Framework layouts (see ``shared/notes/gru-conventions.md``):
@@ -45,7 +45,7 @@ class _GateParams:
     A subclass is a frozen dataclass (``eq=False, repr=False``) whose fields
     are the arrays. It names them in class attributes: ``_KIND`` (its name in
     messages), ``_WEIGHTS`` (input weights, (D, H)), ``_RECURRENT`` (recurrent
-    weights, (H, H)), ``_BIASES`` ((H,)) and ``_FIELDS`` (all of them in SPEC
+    weights, (H, H)), ``_BIASES`` ((H,)) and ``_FIELDS`` (all of them in field
     order); the first input weight gives D and H. It may override ``_dims``
     and ``_shape_message`` to infer D and H, and to word a wrong shape, its own way.
     """
@@ -93,7 +93,7 @@ class _GateParams:
 
     @classmethod
     def _shapes(cls, D: int, H: int) -> Dict[str, Tuple[Tuple[int, ...], str]]:
-        """Each field's shape for input size D and hidden size H, with that shape in words, in SPEC order."""
+        """Each field's shape for input size D and hidden size H, with that shape in words, in field order."""
         shapes: Dict[str, Tuple[Tuple[int, ...], str]] = {}
         shapes.update({n: ((D, H), f"(D, H) = ({D}, {H})") for n in cls._WEIGHTS})
         shapes.update({n: ((H, H), f"(H, H) = ({H}, {H})") for n in cls._RECURRENT})
@@ -137,7 +137,7 @@ class _GateParams:
         return f"{self._KIND}(D={self.D}, H={self.H}, dtype={self.dtype})"
 
     def arrays(self) -> Dict[str, np.ndarray]:
-        """Every array by field name, in SPEC order: W_*, U_*, then b_*.
+        """Every array by field name, in field order: W_*, U_*, then b_*.
 
         Ten for a ``GRUParams`` (``b_hn`` last), twelve for an ``LSTMParams``
         (gates i, f, g, o).
@@ -188,7 +188,7 @@ class _GateParams:
         ``torch.nn.GRU`` and ``torch.nn.LSTM`` (every weight and bias, so an
         LSTM's forget-gate bias starts near 0; add 1 with ``replace`` for Keras'
         ``unit_forget_bias``). The same ``seed`` always gives the same
-        parameters; fields are drawn in SPEC order.
+        parameters; fields are drawn in field order.
 
         Raises:
             TypeError / ValueError: ``D`` or ``H`` not an integer (D >= 0,

@@ -7,6 +7,7 @@ expected in B/T/D/H terms, and the shape received.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Tuple
 
 import numpy as np
@@ -88,7 +89,34 @@ def check_forward_args(
             "h0 has x's second axis as its batch: is x time-major (T, B, D)? gru_props "
             "expects batch-first x; pass x.transpose(1, 0, 2).",
         )
-    return x, check_hidden("h0", h0, B, H, dtype), dtype
+    h0 = check_hidden("h0", h0, B, H, dtype)
+    warn_if_products_overflow(x, h0, params, dtype)
+    return x, h0, dtype
+
+
+class ProductsOverflowWarning(RuntimeWarning):
+    """x W or h U can exceed the dtype's range: the pre-activations may be inf, and the output then
+    depends on the order of summation rather than on the GRU."""
+
+
+def warn_if_products_overflow(x: np.ndarray, h: np.ndarray, params: GRUParams, dtype: np.dtype) -> None:
+    """Warn when |x| |W| D or |h| |U| H can exceed ``dtype``'s largest value (an upper bound, checked once)."""
+    limit = float(np.finfo(dtype).max)
+
+    def largest(a: np.ndarray) -> float:  # max |a| without a temporary copy of a (x may be long)
+        return max(float(np.max(a)), -float(np.min(a))) if a.size else 0.0
+
+    with np.errstate(all="ignore"):
+        mx, mh = largest(x), largest(h)
+        mw = max(largest(getattr(params, k)) for k in ("W_z", "W_r", "W_n"))
+        mu = max(largest(getattr(params, k)) for k in ("U_z", "U_r", "U_n"))
+        bound = max(mx * mw * max(params.D, 1), mh * mu * max(params.H, 1))
+    if bound > limit / 4:
+        warnings.warn(
+            f"gru_props: x W or h U can overflow {np.dtype(dtype)} here (|x| up to {mx:.3g}, |h0| up to {mh:.3g}, "
+            f"|W| up to {mw:.3g}, |U| up to {mu:.3g}): the pre-activations may be inf, and the output then "
+            "depends on the order of summation, not on the GRU. Scale the inputs or the weights down.",
+            ProductsOverflowWarning, stacklevel=4)
 
 
 def check_step_args(
@@ -101,7 +129,9 @@ def check_step_args(
         1: "Add the batch axis: x_t[None, :] for B = 1.",
     })
     h_prev, dtype = _state_dtype("h_prev", h_prev, x_t, params)
-    return x_t, check_hidden("h_prev", h_prev, x_t.shape[0], params.H, dtype), dtype
+    h_prev = check_hidden("h_prev", h_prev, x_t.shape[0], params.H, dtype)
+    warn_if_products_overflow(x_t, h_prev, params, dtype)
+    return x_t, h_prev, dtype
 
 
 def check_reset_after(reset_after: Any) -> bool:

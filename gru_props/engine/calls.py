@@ -19,7 +19,8 @@ has already moved on, so none of this can hang it.
 The worker also isolates the call: NumPy's error state is reset to NumPy's
 defaults around each call (a global ``np.seterr(all="raise")`` does not turn
 a harmless overflow into a crash, and an ``np.seterr`` inside the function
-does not leak out), warnings are recorded rather than printed,
+does not leak out), warnings are recorded rather than printed, standard
+input reads as empty (``input()`` raises EOFError instead of blocking),
 ``SystemExit`` becomes an ordinary finding, and ``os._exit`` called from the
 function is intercepted (in the worker thread only: pytest-timeout's own
 ``os._exit`` in its timer thread is untouched).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import io
 import os
 import queue
 import signal
@@ -59,6 +61,7 @@ class Hang(BaseException):
         self.seconds = seconds
         self.stopped = stopped
         self.case: Any = None
+        self.what: Optional[str] = None  # which function hung, when not the one checked
 
 
 class BudgetExhausted(BaseException):
@@ -203,16 +206,22 @@ _guard_users = 0
 _original_exit = os._exit
 
 
+_guard_pid = os.getpid()
+
+
 def _guarded_exit(code: int = 0) -> None:  # pragma: no cover - only reached from user code
-    if isinstance(threading.current_thread(), _Worker):
+    # Only the checking process is guarded: a child the function forked (os.fork, multiprocessing) must
+    # be able to end, or it runs on forever and its parent waits for it.
+    if os.getpid() == _guard_pid and isinstance(threading.current_thread(), _Worker):
         raise _ExitCalled(code)
     _original_exit(code)
 
 
 def _install_exit_guard() -> None:
-    global _guard_users
+    global _guard_users, _guard_pid
     with _guard_lock:
         _guard_users += 1
+        _guard_pid = os.getpid()
         if os._exit is not _guarded_exit:
             os._exit = _guarded_exit  # type: ignore[assignment]
 
@@ -223,6 +232,50 @@ def _remove_exit_guard() -> None:
         _guard_users -= 1
         if _guard_users == 0 and os._exit is _guarded_exit:
             os._exit = _original_exit
+
+
+# ------------------------------------------------------------------ stdin
+class _NoInput(io.TextIOBase):
+    """Standard input during a check: reading it ends at once (input() raises EOFError).
+
+    A checked function that waits for input would block its worker forever, and
+    under ``pytest -s`` an abandoned thread inside the real stdin's buffer makes
+    the interpreter abort at exit ("Fatal Python error: _enter_buffered_busy").
+    """
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: Optional[int] = -1) -> str:
+        return ""
+
+    def readline(self, size: Optional[int] = -1) -> str:  # type: ignore[override]
+        return ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+_input_users = 0
+_saved_stdin: Any = None
+
+
+def _install_no_input() -> None:
+    global _input_users, _saved_stdin
+    with _guard_lock:
+        if _input_users == 0:
+            _saved_stdin, sys.stdin = sys.stdin, _NoInput()
+        _input_users += 1
+
+
+def _remove_no_input() -> None:
+    global _input_users, _saved_stdin
+    with _guard_lock:
+        _input_users -= 1
+        if _input_users == 0:
+            if isinstance(sys.stdin, _NoInput):
+                sys.stdin = _saved_stdin
+            _saved_stdin = None
 
 
 # ------------------------------------------------------------------- worker
@@ -240,12 +293,17 @@ class _Job:
 
     def run(self) -> None:
         start = time.perf_counter()
+        pid = os.getpid()
         try:
             with np.errstate(**_NUMPY_DEFAULT_ERRSTATE):
                 self.value = self.fn(*self.args)
         except BaseException as exc:  # everything the function does is a finding, nothing escapes
             self.exc = exc
         finally:
+            if os.getpid() != pid:
+                # A child the function forked has come back into the checker instead of ending: it is a
+                # copy of the check, with nobody waiting for it. End it, or it holds pipes open forever.
+                _original_exit(0)
             self.seconds = time.perf_counter() - start
             self.done.set()
 
@@ -305,6 +363,7 @@ class Caller:
         self._worker: Optional[_Worker] = None
         self.abandoned: List[str] = []
         _install_exit_guard()
+        _install_no_input()
         self._closed = False
 
     def __enter__(self) -> "Caller":
@@ -321,6 +380,7 @@ class Caller:
             self._worker.jobs.put(None)
         self._worker = None
         _remove_exit_guard()
+        _remove_no_input()
 
     def remaining(self) -> Optional[float]:
         if self.deadline is None:
@@ -380,9 +440,12 @@ class Caller:
 
 
 # ------------------------------------------------------- where it happened
+#: The gru_props package (this module is in gru_props/engine/): its frames are never the user's.
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _library_dirs() -> Tuple[str, ...]:
-    here = os.path.dirname(os.path.abspath(__file__))
-    dirs = {here}
+    dirs = {_OWN_DIR}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
@@ -394,9 +457,6 @@ def _library_dirs() -> Tuple[str, ...]:
 
 
 _LIBRARY_DIRS = _library_dirs()
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
 def _is_library(filename: str) -> bool:
     if filename.startswith("<"):
         return True

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 
+import numpy as np
+
 from gru_props.engine.model import Failure
 from gru_props.engine.subject import what_the_function_did
 
@@ -37,6 +39,15 @@ def contract_failure(case: Any, out: Any, where: str = "",
         )
     return Failure("output_contract", f"the function{where} {what_the_function_did(out.error)}", case,
                    kind="contract")
+
+
+def float32_values(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is a float32 number (what a float32 result cast to float64 looks like)."""
+    a = np.asarray(a)
+    if a.dtype.itemsize < 8:
+        return True
+    with np.errstate(all="ignore"):
+        return bool(np.all((a.astype(np.float32).astype(a.dtype) == a) | ~np.isfinite(a)))
 
 
 def float32_only(prop: str, case: Any, failure: Failure) -> Failure:
@@ -72,3 +83,38 @@ def inputs_unchanged(ctx: Any, case: Any, run: Callable[..., Any],
     if out.mutated:
         return Failure("inputs_unchanged", out.mutated, case, diagnosis="input_mutated", kind="behaviour")
     return None
+
+
+def empty_sequence_failure(case: Any, out: Any, hints: Tuple[str, str, str]) -> Failure:
+    """The finding for a function that, given T = 0 (and working with T = 1), raised or returned garbage.
+
+    Raising is a *warning* (``torch.nn.GRU`` itself raises "Expected sequence length to be larger than 0"),
+    a failure under ``strict=True`` (the engine decides); returning something the contract does not allow
+    is a failure.
+    """
+    failure = contract_failure(case, out, where=", with T = 0 (an empty sequence),")
+    assert failure is not None
+    if failure.property != "output_contract":
+        return failure  # a write into read-only input, found at T = 0
+    failure.property, failure.kind, failure.hints = "empty_sequence", "edge", hints
+    if out.raised:
+        failure.warning = True
+        failure.message += ("\n(torch.nn.GRU raises on an empty sequence too, so this is a warning; "
+                            "strict=True makes it a failure.)")
+    return failure
+
+
+def dtype_at_empty(case: Any, dtypes: Tuple[Any, ...], usual: Tuple[Any, ...]) -> Optional[Failure]:
+    """A T = 0 answer in other dtypes than the function gives for T = 1 (``usual``): a failure, since only
+    the empty case differs; the same change of dtype as for T = 1 is ``dtype_preserved``'s warning."""
+    if not dtypes or set(map(str, dtypes)) == set(map(str, usual)):
+        return None
+    return Failure(
+        "empty_sequence",
+        f"with T = 0 the function returns {', '.join(map(str, dtypes))} where with one step it returns "
+        f"{', '.join(map(str, usual))} (the inputs were {case.dtype}): the empty case takes another path "
+        "that changes the dtype.", case, kind="contract",
+        hints=("Where does your function build its result when there is no step to take?",
+               "An empty result made with np.zeros((B, 0, H)) is float64 whatever the input is.",
+               "Make it with dtype=x.dtype, as the non-empty path does."),
+    )

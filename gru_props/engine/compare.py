@@ -9,25 +9,9 @@ worst element. Unlike both it names indices in B/T/H terms.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
-
-#: (rtol, atol) by the dtype of the output under test. float32 follows
-#: torch.testing's defaults; float64 is tight enough to catch any real bug
-#: while leaving room for a different summation order.
-TOLERANCES = {
-    np.dtype(np.float64): (1e-7, 1e-7),
-    np.dtype(np.float32): (1.3e-6, 1e-5),
-}
-
-
-def tolerance_for(dtype: np.dtype) -> Tuple[float, float]:
-    """(rtol, atol) for an output of ``dtype``; anything below float64 counts as float32."""
-    dtype = np.dtype(dtype)
-    if dtype in TOLERANCES:
-        return TOLERANCES[dtype]
-    return TOLERANCES[np.dtype(np.float32 if dtype.itemsize < 8 else np.float64)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +34,13 @@ class Mismatch:
     allowed_abs: float
     rtol: float
     atol: float
+    unjudged: int = 0
+
+    def allowed_text(self) -> str:
+        """What was allowed at the worst element, in words."""
+        return (f"up to {self.allowed_abs:.3g} allowed there: atol={self.atol:g} + rtol={self.rtol:g} * |expected|"
+                + (" + the rounding this case itself causes" if self.allowed_abs > self.atol + self.rtol * abs(
+                    self.expected_at_worst) * (1 + 1e-9) else ""))
 
     def format(self, axes: str = "") -> str:
         """Multi-line text in torch.testing's style; ``axes`` like "bth" names each index."""
@@ -57,13 +48,15 @@ class Mismatch:
         lines = [
             f"Mismatched elements: {self.mismatched} / {self.total} ({pct:.1f}%)",
             f"Greatest absolute difference: {self.worst_abs:.6g} at "
-            f"{_index(self.name, self.worst_abs_index, axes)} (up to {self.allowed_abs:.3g} allowed "
-            f"there: atol={self.atol:g} + rtol={self.rtol:g} * |expected|)",
+            f"{_index(self.name, self.worst_abs_index, axes)} ({self.allowed_text()})",
             f"Greatest relative difference: {self.worst_rel:.6g} at "
             f"{_index(self.name, self.worst_rel_index, axes)}",
             f"  expected {self.name}{list(self.worst_abs_index)} = {self.expected_at_worst!r}",
             f"  got      {self.name}{list(self.worst_abs_index)} = {self.got_at_worst!r}",
         ]
+        if self.unjudged:
+            lines.append(f"({self.unjudged} element(s) not judged: there this case amplifies rounding so much "
+                         "that a correct implementation could be anywhere)")
         return "\n".join(lines)
 
 
@@ -81,13 +74,17 @@ def compare(
     rtol: float,
     atol: float,
     slack: Optional[np.ndarray] = None,
+    judged: Optional[np.ndarray] = None,
+    equal_nan: bool = False,
 ) -> Optional[Mismatch]:
-    """``None`` if ``|got - expected| <= atol + rtol * |expected| + slack`` everywhere.
+    """``None`` if ``|got - expected| <= atol + rtol * |expected| + slack`` everywhere it is judged.
 
-    ``slack`` (same shape, optional) widens the tolerance element by element:
-    the checker sets it from how far float32 rounding moves the reference
-    itself, so ill-conditioned elements do not cause false alarms. A NaN or
-    inf in ``got`` where ``expected`` is finite is always a mismatch.
+    ``slack`` (same shape, optional) widens the tolerance element by element
+    (``engine.tolerance``: the rounding the case itself causes); ``judged``
+    (a boolean mask, optional) leaves out elements that cannot be judged. A
+    NaN or inf in ``got`` where ``expected`` is finite is always a mismatch;
+    with ``equal_nan`` (two runs of the same function compared) NaN against
+    NaN and inf against the same inf agree.
     """
     got64 = np.asarray(got, dtype=np.float64)
     exp64 = np.asarray(expected, dtype=np.float64)
@@ -100,8 +97,16 @@ def compare(
         allowed = allowed + slack
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.abs(got64 - exp64)
+        if equal_nan:
+            same = (np.isnan(got64) & np.isnan(exp64)) | (np.isinf(got64) & (got64 == exp64))
+            diff = np.where(same, 0.0, diff)
         diff = np.where(np.isnan(diff), np.inf, diff)
-        bad = ~(diff <= allowed)
+        bad = ~((diff <= allowed) | (diff == 0))  # equal values agree, whatever the tolerance (even NaN)
+        unjudged = 0
+        if judged is not None:
+            judged = np.broadcast_to(judged, bad.shape)
+            unjudged = int((~judged).sum())
+            bad = bad & judged
         if not bad.any():
             return None
         rel = np.where(exp64 == 0, np.where(diff == 0, 0.0, np.inf), diff / np.abs(exp64))
@@ -124,4 +129,11 @@ def compare(
         allowed_abs=float(allowed[i_abs]),
         rtol=rtol,
         atol=atol,
+        unjudged=unjudged,
     )
+
+
+def compare_allowed(name: str, got: np.ndarray, expected: np.ndarray, allowed: Any,
+                    equal_nan: bool = False) -> Optional[Mismatch]:
+    """``compare`` with an ``engine.tolerance.Allowed``."""
+    return compare(name, got, expected, allowed.rtol, allowed.atol, allowed.slack, allowed.judged, equal_nan)

@@ -1,6 +1,6 @@
 """The GRU conventions a user's function may follow, and how to compute each one.
 
-Two choices split hand-written GRUs (SPEC):
+Two choices split hand-written GRUs:
 
 * where the reset gate acts: ``reset_after=False`` (Cho et al. 2014, ONNX
   default, d2l.ai) or ``reset_after=True`` (PyTorch, cuDNN, Keras default);
@@ -98,28 +98,6 @@ def reference_forward(x: np.ndarray, h0: np.ndarray, params: GRUParams,
     with np.errstate(all="ignore"):
         return level1.gru_forward(np.asarray(x, dtype=np.float64), np.asarray(h0, dtype=np.float64),
                                   p, convention.reset_after)
-
-
-def low_precision_slack(x: np.ndarray, h0: np.ndarray, params: GRUParams, convention: Convention,
-                        hs64: np.ndarray) -> np.ndarray:
-    """How far a correct float32 GRU may drift from the float64 reference ``hs64``, element by element.
-
-    Four times the larger drift of two of our own tiers (Level 1, Level 3) run
-    in float32 on the same inputs: ill-conditioned elements get room, others
-    stay tight. Computed under a quiet NumPy error state (a global
-    ``np.seterr(all="raise")`` must not turn an underflow into a crash).
-    """
-    from gru_props.tiers import level1, level3
-
-    low = np.dtype(np.float32)
-    p = convention.standard_params(params).astype(low)
-    xl, hl = np.asarray(x).astype(low), np.asarray(h0).astype(low)
-    slack = np.zeros_like(hs64)
-    with np.errstate(all="ignore"):
-        for tier in (level1, level3):
-            hs_low, _ = tier.gru_forward(xl, hl, p, convention.reset_after)
-            slack = np.maximum(slack, 4.0 * np.abs(hs_low.astype(np.float64) - hs64))
-    return slack
 
 
 def vote(per_case: List[Dict[Tuple[Convention, str], float]], candidates: Sequence[Convention]) -> Convention:

@@ -13,9 +13,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from gru_props.engine.calls import Caller, Hang
-from gru_props.engine.compare import Mismatch, tolerance_for
+from gru_props.engine.compare import Mismatch
 from gru_props.engine.conventions import Convention
 from gru_props.engine.profiles import Sizes
+from gru_props.engine.tolerance import flat, precision_of
 
 __all__ = ["KINDS", "NA", "Verdict", "Bug", "Failure", "Property", "Context", "Contract", "Outcome"]
 
@@ -69,6 +70,10 @@ class Failure:
     mismatch: Optional[Mismatch] = None
     diagnosis: Optional[str] = None
     convention: Optional[Convention] = None
+    #: catalogue names whose combination explains the failure (its model reproduces the function)
+    diagnoses: Tuple[str, ...] = ()
+    #: that model, with the checked function's own contract (None when nothing explains it)
+    bug_model: Optional[Callable[..., Any]] = None
     kind: str = "value"
     warning: bool = False
     summary: Optional[str] = None
@@ -93,7 +98,7 @@ class Failure:
         if self.mismatch is not None:
             text += f": worst |got - expected| = {self.mismatch.worst_abs:.3g}"
         else:
-            text += ": " + self.message.split("\n")[0][:120]
+            text += ": " + self.message.split("\n")[0]  # whole: a sentence cut in the middle says something else
         return text
 
 
@@ -125,8 +130,11 @@ class Context:
     bias: bool = True
     sizes: Optional[Sizes] = None
     detected: bool = False
+    zero_h0: bool = False  # the function takes no initial state: cases have h0 = 0 only
     runtime_warnings: Dict[str, int] = dataclasses.field(default_factory=dict)
     fits: Dict[Convention, int] = dataclasses.field(default_factory=dict)
+    #: on failing cases whose references tell the conventions apart, which convention was the closest
+    closest: Dict[Convention, int] = dataclasses.field(default_factory=dict)
     fit_trials: int = 0
     returned_h_T: bool = False
     requires: Dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -137,11 +145,20 @@ class Context:
             self.runtime_warnings[w] = self.runtime_warnings.get(w, 0) + 1
 
     def tolerance(self, *dtypes: Any) -> Tuple[float, float]:
-        """(rtol, atol) for the least precise of ``dtypes`` unless overridden."""
-        low = min((np.dtype(d) for d in dtypes if d is not None), key=lambda d: d.itemsize,
-                  default=np.dtype(np.float64))
-        rtol, atol = tolerance_for(low)
+        """The flat (rtol, atol) of the least precise of ``dtypes`` unless overridden (comparisons with a
+        reference add the case's own error estimate: ``engine.tolerance``)."""
+        rtol, atol = flat(precision_of(*dtypes))
         return (self.rtol if self.rtol is not None else rtol, self.atol if self.atol is not None else atol)
+
+    def vote_closest(self, distances: Dict[Convention, float], apart: float) -> None:
+        """Count the convention a wrong output was closest to, when the case's references differ by ``apart``
+        far beyond the distances' differences (a case that cannot tell them apart says nothing)."""
+        if len(distances) < 2:
+            return
+        ranked = sorted(distances.items(), key=lambda kv: kv[1])
+        (best, d0), (_, d1) = ranked[0], ranked[1]
+        if apart > 0 and d1 - d0 > 0.1 * apart:
+            self.closest[best] = self.closest.get(best, 0) + 1
 
     def conventions(self) -> List[Convention]:
         """The candidates, the primary (detected or demanded) one first."""
@@ -170,12 +187,13 @@ class Contract:
         left = ("" if hang.stopped else
                 " The call could not be interrupted and is still running in a background thread.")
         during = f"checking '{prop.name}'" if prop is not None else "detecting its convention"
-        return Failure(
-            "output_contract",
-            f"did not return within {hang.seconds:g} s (timeout) while {during}; the case below was not "
-            f"shrunk, since every shrink attempt would cost the full time limit.{left}",
-            hang.case, kind="contract", shrunk=False, diagnosed=True,
-        )
+        who = "" if hang.what is None else f"{hang.what} "
+        text = (f"did not return within {hang.seconds:g} s (timeout) while {during}; the case below was not "
+                f"shrunk, since every shrink attempt would cost the full time limit.{left}")
+        if hang.what is not None:
+            text = (f"the oracle did not answer: {who}did not return within {hang.seconds:g} s (timeout) while "
+                    f"{during}. The function checked is not to blame; the case below was not shrunk.{left}")
+        return Failure("output_contract", text, hang.case, kind="contract", shrunk=False, diagnosed=True)
 
     # -- to be supplied -------------------------------------------------------
     def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> Any:
@@ -196,6 +214,10 @@ class Contract:
     def bug(self, name: str) -> Any:
         raise NotImplementedError
 
+    def slip(self, name: str) -> Any:
+        """The term-level description of a catalogue name (``forward.terms.Slip``...), or None."""
+        return None
+
     def axes(self, name: str) -> str:
         return ""
 
@@ -203,6 +225,10 @@ class Contract:
         raise NotImplementedError
 
     def snippet(self, fn: Any, step: bool, ctx: "Context", failure: Failure) -> Optional[str]:
+        return None
+
+    def convention_note(self, ctx: "Context") -> Optional[str]:
+        """What the report says in place of the convention, when the check has no reference (default: None)."""
         return None
 
     def notes(self, ctx: "Context") -> List[str]:
@@ -218,7 +244,7 @@ class Contract:
 class Outcome:
     """What a whole check found."""
 
-    results: List[Tuple[str, str, int, str]]  # (name, description, examples, status)
+    results: List[Tuple[str, str, int, str, int]]  # (name, description, examples, status, blocked)
     failures: List[Failure]
     warnings: List[Failure]
     complete: bool

@@ -17,24 +17,28 @@ from gru_props.engine.compare import Mismatch
 from gru_props.engine.conventions import Convention
 from gru_props.engine.model import Failure
 
-__all__ = ["CheckReport", "ImplementationError", "PropertyResult"]
+__all__ = ["CheckReport", "ImplementationError", "IncompleteCheckError", "PropertyResult"]
 
 
 @dataclasses.dataclass(frozen=True)
 class PropertyResult:
     """One property's outcome.
 
-    ``status`` is "passed", "failed", "warning" (a finding that is not a wrong
-    value, shown but not raised), "n/a" (nothing to check, e.g. h_T when only
-    hs is returned), "not checked" (every example hit a failure already
-    reported), "hung", "stopped" (the time budget ran out during it) or "not
-    run" (after a hang or the budget). ``examples`` counts the cases tried.
+    ``status`` is "passed" (searched to the end, every judged case held),
+    "failed", "warning" (a finding that is not a wrong value, shown but not
+    raised), "n/a" (nothing to check, e.g. h_T when only hs is returned), "not
+    fully checked" (its search was cut short, or most of its cases were stopped
+    by other properties' failures), "not checked" (every case was), "hung",
+    "stopped" (the time budget ran out during it) or "not run" (after a hang
+    or the budget). ``examples`` counts the cases tried, ``blocked`` those on
+    which another property's failure kept this one from judging.
     """
 
     name: str
     description: str
     examples: int
     status: str
+    blocked: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,8 @@ class CheckReport:
         kind: "forward" (``check_implementation``) or "gradients" (``check_gradients``).
         reset_after, interpolation: the convention the function follows (detected or demanded).
         convention_detected: True if the convention was detected rather than demanded.
+        convention_note: set instead when there is no reference to follow a convention (the
+            self-consistency check of ``check_gradients(forward_fn=...)``).
         fits: for each candidate convention, how many reference comparisons it agreed with
             (``(agreed, compared)``); shows how clearly the convention was detected.
         step: True if a step function was checked.
@@ -76,10 +82,11 @@ class CheckReport:
     stop_reason: Optional[str] = None
     sizes: Optional[Tuple[int, int, int, int]] = None
     largest: Optional[Dict[str, int]] = None
+    convention_note: Optional[str] = None
 
     @property
     def passed(self) -> List[str]:
-        """Names of the properties that held."""
+        """Names of the properties that held: searched to the end without failing."""
         return [p.name for p in self.properties if p.status == "passed"]
 
     @property
@@ -94,7 +101,7 @@ class CheckReport:
         head = (f"gru_props: {self.function} ({what}) passed {len(self.passed)} of {len(counted)} "
                 f"properties")
         extra = [f"{sum(p.status == s for p in self.properties)} {s}"
-                 for s in ("n/a", "warning", "not checked", "not run", "stopped")
+                 for s in ("n/a", "warning", "not fully checked", "not checked", "not run", "stopped")
                  if any(p.status == s for p in self.properties)]
         if extra:
             head += f" ({', '.join(extra)})"
@@ -105,8 +112,11 @@ class CheckReport:
                          "were not (fully) checked.")
         conv = Convention(self.reset_after, self.interpolation)
         how = "detected" if self.convention_detected else "as asked"
-        lines.append(f"Convention: {conv.describe()} ({how}).")
-        if self.convention_detected and self.fits:
+        if self.convention_note:
+            lines.append(f"Convention: {self.convention_note}.")
+        else:
+            lines.append(f"Convention: {conv.describe()} ({how}).")
+        if self.convention_detected and self.fits and not self.convention_note:
             fit = "; ".join(f"{name}: {a}/{n}" for name, (a, n) in self.fits.items())
             lines.append(f"  agreement with each candidate convention (reference comparisons): {fit}")
         if self.largest:
@@ -114,12 +124,39 @@ class CheckReport:
                 f"{k}={self.largest[k]}" for k in ("B", "T", "D", "H") if k in self.largest))
         for p in self.properties:
             count = "" if p.status in ("n/a", "not run") else f"{p.examples:5d} examples"
-            lines.append(f"  {p.status.upper():11} {p.name:30} {count:14}  {p.description}")
+            lines.append(f"  {p.status.upper():17} {p.name:30} {count:14}  {p.description}")
+            if p.blocked and p.status in ("not fully checked", "not checked"):
+                lines.append(f"  {'':17} ({p.blocked} of its cases were stopped by another property's failure)")
         for w in self.warnings:
             lines.append("  warning: " + w.replace("\n", "\n    "))
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)
+
+
+class IncompleteCheckError(AssertionError):
+    """The check ran out of time (``max_seconds``) before every property was searched to the end.
+
+    Nothing failed in what ran, but a check that did not finish is not a pass;
+    ``allow_incomplete=True`` returns the report instead. Attributes:
+    ``report`` (the ``CheckReport``, ``complete == False``), ``ran`` (names
+    and example counts of the properties that ran), ``not_run`` (names of
+    those that did not run or were stopped).
+    """
+
+    def __init__(self, report: CheckReport) -> None:
+        self.report = report
+        self.ran: Tuple[Tuple[str, int], ...] = tuple(
+            (p.name, p.examples) for p in report.properties if p.status not in ("not run", "stopped"))
+        self.not_run: Tuple[str, ...] = tuple(
+            p.name for p in report.properties if p.status in ("not run", "stopped"))
+        ran = ", ".join(f"{n} ({k} examples)" for n, k in self.ran) or "none"
+        super().__init__(
+            f"gru_props: the check of {report.function} did not finish: {report.stop_reason}. Properties that "
+            f"ran: {ran}. Not run or stopped: {', '.join(self.not_run) or 'none'}. Nothing failed in what ran, "
+            "but an unfinished check is not a pass: give it more time (max_seconds=None, --max-seconds none), "
+            "fewer examples (max_examples=...) or fewer properties (properties=[...]); allow_incomplete=True "
+            "returns the report instead.\n\n" + str(report))
 
 
 class ImplementationError(AssertionError):
@@ -167,8 +204,26 @@ class ImplementationError(AssertionError):
 
     @property
     def diagnosis(self) -> Optional[str]:
+        """The single catalogued bug that explains the failure, or None (none, or several together)."""
         self._rendered()
         return self.failures[0].diagnosis
+
+    @property
+    def diagnoses(self) -> Tuple[str, ...]:
+        """The catalogued bugs whose combination explains the failure: their model (``bug_model``)
+        reproduces the function on the counterexample and on fresh cases. Empty when none does."""
+        self._rendered()
+        first = self.failures[0]
+        if first.diagnoses:
+            return first.diagnoses
+        return (first.diagnosis,) if first.diagnosis and first.bug_model is not None else ()
+
+    @property
+    def bug_model(self) -> Optional[Callable[..., Any]]:
+        """A callable with the checked function's own contract that computes the reference with exactly
+        ``diagnoses`` applied (None when ``diagnoses`` is empty)."""
+        self._rendered()
+        return self.failures[0].bug_model
 
     @property
     def convention(self) -> Optional[Convention]:
@@ -217,9 +272,34 @@ def indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line if line else line for line in text.splitlines())
 
 
+def _hint_lines(hints: Tuple[str, ...], level: int) -> List[str]:
+    shown = hints[: max(0, min(level, len(hints)))]
+    lines = [f"  Hint {i}: {h}" for i, h in enumerate(shown, 1)]
+    if len(shown) < len(hints):
+        lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
+    return lines
+
+
+def _term_line(contract: Any, name: str) -> str:
+    """Which term of which equation a catalogued slip changes, and how, in one line (or "")."""
+    slip = contract.slip(name)
+    if slip is None:
+        return ""
+    how = _HOW.get(slip.how, slip.how)
+    if " and " in slip.term:
+        return f"the terms {slip.term} of {slip.equation} are {how}; look at {slip.hint}."
+    return f"the term {slip.term} of {slip.equation} is {how}; look at {slip.hint}."
+
+
+#: How a slip's term is wrong, as the report says it.
+_HOW = {"missing": "missing", "negated": "negated", "scaled": "scaled by the wrong factor",
+        "transposed": "transposed", "wrong quantity": "computed from the wrong quantity",
+        "added": "added where it does not belong"}
+
+
 def render_failure(contract: Any, subject_name: str, failure: Failure, hint_level: int,
                    others: Sequence[Failure] = (), warnings: Sequence[Failure] = (),
-                   passed: Sequence[str] = (), candidates: Sequence[Convention] = (),
+                   passed: Sequence[str] = (), candidates: Sequence[Convention] = (), partly: Sequence[str] = (),
                    snippet: Optional[str] = None, stop_reason: Optional[str] = None,
                    extra: Sequence[str] = ()) -> Tuple[str, Tuple[str, ...]]:
     """The full message for ``failure``, and the hints it carries."""
@@ -243,29 +323,40 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
         dist = ", ".join(f"{c.short()}: {d:.3g}" for c, d in failure.distances.items())
         lines += ["", f"It differs from every convention the function might follow (worst "
                       f"|got - expected| per convention: {dist})."]
+        apart = failure.extra.get("conventions_apart")
+        if apart is not None and apart <= 1e-12 and failure.convention is not None:
+            lines.append(f"On this case the conventions give the same expected values, so it does not show which "
+                         f"one the function follows (it is shown in {failure.convention.short()}).")
     lines.extend(extra)
     hints: Tuple[str, ...] = ()
-    if failure.diagnosis is not None:
+    where = ""
+    if failure.convention is not None and len(candidates) > 1:
+        where = f" (in the {failure.convention.short()} GRU)"
+    if len(failure.diagnoses) > 1:
+        names = failure.diagnoses
+        cases = failure.extra.get("explained_on")
+        on = f" on the counterexample and {cases - 1} other cases" if cases else ""
+        lines += ["", f"Diagnosis: {' + '.join(names)}{where}: {len(names)} slips together. Their model "
+                      f"(err.bug_model) reproduces the function{on}:"]
+        for name in names:
+            lines.append(f"  - {name}: {contract.bug(name).summary}")
+            term = _term_line(contract, name)
+            if term:
+                lines.append(f"      {term}")
+        hints = tuple(failure.hints or ())
+        lines += _hint_lines(hints, hint_level)
+    elif failure.diagnosis is not None:
         bug = contract.bug(failure.diagnosis)
         summary = failure.summary or bug.summary
         hints = tuple(failure.hints or bug.hints)
-        where = ""
-        if failure.convention is not None and len(candidates) > 1:
-            where = f" (in the {failure.convention.short()} GRU)"
         lines += ["", f"Diagnosis: {failure.diagnosis}{where}: {summary}"]
-        shown = hints[: max(0, min(hint_level, len(hints)))]
-        for i, h in enumerate(shown, 1):
-            lines.append(f"  Hint {i}: {h}")
-        if len(shown) < len(hints):
-            lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
+        term = _term_line(contract, failure.diagnosis) if failure.bug_model is not None else ""
+        if term:
+            lines.append(f"  {term}")
+        lines += _hint_lines(hints, hint_level)
     elif failure.hints:
         hints = tuple(failure.hints)
-        shown = hints[: max(0, min(hint_level, len(hints)))]
-        lines.append("")
-        for i, h in enumerate(shown, 1):
-            lines.append(f"  Hint {i}: {h}")
-        if len(shown) < len(hints):
-            lines.append(f"  ({len(hints) - len(shown)} more hint(s): err.hints, or hints=3 / --hints 3)")
+        lines += [""] + _hint_lines(hints, hint_level)
     elif failure.kind == "value":
         lines += ["", "Diagnosis: not one of the known bugs; " + contract.unknown_bug_advice]
     if others:
@@ -276,6 +367,8 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
         lines += [f"  - {w.property}: " + indent(w.message, 4).lstrip() for w in warnings]
     if passed:
         lines += ["", f"Properties that held: {', '.join(passed)}."]
+    if partly:
+        lines += ["", f"Not fully checked (other failures stopped most of their cases): {', '.join(partly)}."]
     if stop_reason:
         lines += ["", f"The check stopped early: {stop_reason}."]
     if snippet:

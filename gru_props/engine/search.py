@@ -160,9 +160,11 @@ class Engine:
             self.warnings.setdefault(failure.property, failure)
             counts["evaluated"] += 1
             return None
-        if failure.property != prop.name and failure.property in self.recorded:
-            counts["blocked"] += 1  # a failure of another property, already reported
-            return None
+        if failure.property != prop.name:
+            counts["blocked"] += 1  # another property's failure: this one could not judge the case
+            if failure.property in self.recorded:
+                return None  # already reported: search on
+            return failure
         counts["evaluated"] += 1
         return failure
 
@@ -220,6 +222,12 @@ class Engine:
         )
 
     def _shrink(self, prop: Property, case: Any, failure: Failure) -> Failure:
+        found = self._shrunk(prop, case, failure)
+        # The case as the search found it, before shrinking: the diagnosis looks at both.
+        found.extra.setdefault("found_cases", (case,) if found.case is not case else ())
+        return found
+
+    def _shrunk(self, prop: Property, case: Any, failure: Failure) -> Failure:
         name = failure.property
         counts = {"examples": 0, "evaluated": 0, "na": 0, "blocked": 0}
 
@@ -260,7 +268,7 @@ class Engine:
 
     # -- every property ------------------------------------------------------
     def run(self, selected: Sequence[Property]) -> Outcome:
-        results: List[Tuple[str, str, int, str]] = []
+        results: List[Tuple[str, str, int, str, int]] = []
         complete = True
         stop_reason = None
         for i, prop in enumerate(selected):
@@ -268,10 +276,15 @@ class Engine:
                 self.progress.begin(i, prop.name)
             counts = {"examples": 0, "evaluated": 0, "na": 0, "blocked": 0}
             status = "passed"
+            searched = False
             try:
-                for _attempt in range(3):  # a failure of another property found on the way: again
+                # A failure of another property found on the way stops the search: it is recorded and
+                # the search starts again (cases showing a recorded failure no longer stop it), at most
+                # once per property that can fail; a search still cut short then is not a pass.
+                for _attempt in range(len(self.contract.props) + 1):
                     hit = self._search(prop, counts)
                     if hit is None:
+                        searched = True
                         break
                     case, failure = hit
                     if failure.shrunk and failure.diagnosis != "nondeterministic":
@@ -288,23 +301,24 @@ class Engine:
                         break
             except Hang as hang:
                 self._record(self.contract.hang_failure(self.ctx, prop, hang))
-                results.append((prop.name, prop.description, counts["examples"], "hung"))
-                results.extend((p.name, p.description, 0, "not run") for p in selected[i + 1:])
+                results.append((prop.name, prop.description, counts["examples"], "hung", counts["blocked"]))
+                results.extend((p.name, p.description, 0, "not run", 0) for p in selected[i + 1:])
                 complete, stop_reason = False, f"a call did not return within {hang.seconds:g} s"
                 break
             except BudgetExhausted:
-                results.append((prop.name, prop.description, counts["examples"], "stopped"))
-                results.extend((p.name, p.description, 0, "not run") for p in selected[i + 1:])
+                results.append((prop.name, prop.description, counts["examples"], "stopped", counts["blocked"]))
+                results.extend((p.name, p.description, 0, "not run", 0) for p in selected[i + 1:])
                 complete, stop_reason = False, "the time budget (max_seconds) ran out"
                 break
             if status == "passed":
-                if prop.name in self.warnings:
-                    status = "warning"
-                elif counts["evaluated"] == 0 and counts["na"] > 0:
-                    status = "n/a"
-                elif counts["evaluated"] == 0 and counts["blocked"] > 0:
-                    status = "not checked"
-            results.append((prop.name, prop.description, counts["examples"], status))
+                status = _status(prop.name in self.warnings, searched, counts)
+            results.append((prop.name, prop.description, counts["examples"], status, counts["blocked"]))
+        # A property whose failure another property's search found and recorded did not hold, whatever its
+        # own search saw (e.g. output_contract broken only on cases the other property draws).
+        failed = {f.property for f in self.recorded.values()}
+        results = [(n, d, k, "failed" if n in failed and st in ("passed", "warning", "not fully checked",
+                                                                "not checked", "n/a") else st, b)
+                   for n, d, k, st, b in results]
         order = {p.name: i for i, p in enumerate(selected)}
         shown = [f for f in self.recorded.values() if not f.extra.get("hidden")]
         failures = sorted(shown, key=lambda f: (_rank(f), order.get(f.property, 99)))
@@ -330,6 +344,19 @@ def _guarded(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
             raise Interrupted(exc) from exc
 
     return draw_guarded()
+
+
+def _status(warned: bool, searched: bool, counts: Dict[str, int]) -> str:
+    """A property that did not fail: "passed" only if it was searched to the end and judged most of its cases.
+
+    "not fully checked": cut short, or more of its cases stopped by other properties' failures than judged;
+    "not checked": none judged; "n/a": nothing to check on any case (e.g. h_T when only hs is returned).
+    """
+    if counts["evaluated"] == 0:
+        return "n/a" if counts["na"] > 0 and counts["blocked"] == 0 else "not checked"
+    if not searched or counts["blocked"] > counts["evaluated"]:
+        return "not fully checked"
+    return "warning" if warned else "passed"
 
 
 def _rank(failure: Failure) -> int:

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from hypothesis import settings
 
 from gru_props.engine.calls import BudgetExhausted, Caller, Hang, outer_signals_interrupt
@@ -29,7 +30,13 @@ from gru_props.engine.profiles import (
     check_tolerance,
     choose_profile,
 )
-from gru_props.engine.report import CheckReport, ImplementationError, PropertyResult, render_failure
+from gru_props.engine.report import (
+    CheckReport,
+    ImplementationError,
+    IncompleteCheckError,
+    PropertyResult,
+    render_failure,
+)
 from gru_props.engine.search import Engine, Progress, digest
 from gru_props.engine.snippet import display_name
 
@@ -56,6 +63,9 @@ def _requirements(fn: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     adapter = getattr(fn, "__gru_props_adapter__", "the adapter")
     merged = dict(args)
     for key, value in required.items():
+        if key == "zero_h0":
+            merged["zero_h0"] = bool(value)
+            continue
         if key not in ("reset_after", "interpolation", "step", "bias"):
             continue
         current = merged[key]
@@ -75,7 +85,7 @@ def _requirements(fn: Any, args: Dict[str, Any]) -> Dict[str, Any]:
 
 def plan(fn: Any, what: str, *, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any,
          timeout: Any, max_seconds: Any = None, rtol: Any = None, atol: Any = None, hints: Any = 1,
-         profile: Any = None, max_examples: Any = None, sizes: Any = None) -> Plan:
+         profile: Any = None, max_examples: Any = None, sizes: Any = None, allow_incomplete: Any = False) -> Plan:
     """Check every argument eagerly (TypeError/ValueError name the argument) and merge an adapter's needs."""
     if not callable(fn):
         raise TypeError(f"{what}: expected a callable, got {fn!r} ({type(fn).__name__}).")
@@ -90,6 +100,8 @@ def plan(fn: Any, what: str, *, step: Any, reset_after: Any, interpolation: Any,
         rtol=check_tolerance("rtol", rtol),
         atol=check_tolerance("atol", atol),
         hints=check_int("hints", hints, 0, 3, " (how many hints the message shows)"),
+        allow_incomplete=check_bool("allow_incomplete", allow_incomplete),
+        zero_h0=False,
     ))
     name, base = choose_profile(profile)
     if max_examples is not None:
@@ -108,10 +120,15 @@ def fits(ctx: Context) -> Dict[str, Tuple[int, int]]:
 
 
 def final_primary(ctx: Context) -> Convention:
-    """After the search, the candidate that agreed most often (detection's choice on ties)."""
-    if len(ctx.candidates) < 2 or not ctx.fit_trials:
+    """After the search, the candidate that agreed most often; for a function that agreed with none, the one
+    its wrong outputs were closest to on cases that tell the conventions apart (detection's choice on ties)."""
+    if len(ctx.candidates) < 2:
         return ctx.primary
-    return max(ctx.conventions(), key=lambda c: ctx.fits.get(c, 0))
+    if any(ctx.fits.values()):
+        return max(ctx.conventions(), key=lambda c: ctx.fits.get(c, 0))
+    if any(ctx.closest.values()):
+        return max(ctx.conventions(), key=lambda c: ctx.closest.get(c, 0))
+    return ctx.primary
 
 
 def notes(ctx: Context, caller: Caller) -> List[str]:
@@ -119,6 +136,9 @@ def notes(ctx: Context, caller: Caller) -> List[str]:
     for w, n in sorted(ctx.runtime_warnings.items()):
         out.append(f"{n} call(s) warned {w!r}; the results were still correct (a textbook "
                    "1/(1+exp(-a)) sigmoid overflows harmlessly; 0.5*tanh(0.5*a)+0.5 does not warn).")
+    if ctx.zero_h0:
+        out.append("checked with h0 = 0 only: the function takes no initial state (no_initial_state); the "
+                   "properties that need another initial state were left out, and dh0 is not compared.")
     if caller.abandoned:
         out.append(f"{len(caller.abandoned)} call(s) that overran the time limit could not be "
                    "interrupted and may still be running in a background daemon thread.")
@@ -153,10 +173,13 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
     deadline = None if args["max_seconds"] is None else time.monotonic() + args["max_seconds"]
     name = display_name(fn)
     cands = tuple(candidates)
-    with outer_signals_interrupt(), Caller(args["timeout"], deadline) as caller:
+    # The checker's own arithmetic (references, tolerances, casts of cases) runs under its own NumPy error
+    # state, whatever the caller set globally (np.seterr(all="raise") must not turn an underflow in a cast
+    # into a crash); the user's function runs under NumPy's defaults in its worker (engine.calls).
+    with outer_signals_interrupt(), np.errstate(all="ignore"), Caller(args["timeout"], deadline) as caller:
         ctx = Context(contract.subject(fn, args["step"], caller, name), cands, cands[0], rtol=args["rtol"],
                       atol=args["atol"], strict=args["strict"], bias=args["bias"], sizes=plan_.sizes,
-                      detected=len(cands) > 1)
+                      detected=len(cands) > 1, zero_h0=args["zero_h0"])
         contract.prepare(ctx)
         engine = Engine(contract, ctx, caller, plan_.base,
                         lambda prop: digest(fn, contract.kind, prop, *key), Progress(name, len(selected)))
@@ -175,7 +198,7 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
             results, failures, warned = outcome.results, outcome.failures, outcome.warnings
             complete, stop_reason = outcome.complete, outcome.stop_reason
         else:
-            results = [(p.name, p.description, 0, "not run") for p in selected]
+            results = [(p.name, p.description, 0, "not run", 0) for p in selected]
             failures, warned, complete = ([early] if early else []), [], False
         chosen = final_primary(ctx)
         if failures and chosen != ctx.primary:
@@ -188,14 +211,18 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
             notes=tuple(contract.notes(ctx) + notes(ctx, caller)), profile=plan_.profile,
             seconds=time.perf_counter() - start, calls=caller.calls, complete=complete, stop_reason=stop_reason,
             sizes=(plan_.sizes.B, plan_.sizes.T, plan_.sizes.D, plan_.sizes.H),
+            convention_note=contract.convention_note(ctx),
             largest=dict(ctx.extra.get("largest", {})),
         )
         if not failures:
-            return report
+            if complete or args["allow_incomplete"]:
+                return report
+            raise IncompleteCheckError(report)
         first = failures[0]
         passed = [r[0] for r in results if r[3] == "passed"]
+        partly = [r[0] for r in results if r[3] in ("not fully checked", "not checked")]
         text, hint_texts = render_failure(
-            contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed,
+            contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed, partly=partly,
             candidates=cands, snippet=contract.snippet(fn, args["step"], ctx, first),
             stop_reason=None if complete else stop_reason, extra=contract.explain(fn, ctx, caller, failures),
         )

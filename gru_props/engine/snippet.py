@@ -10,8 +10,12 @@ it raises ``AssertionError``; run with a correct function it passes.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
+import inspect
 import re
+import sys
+import textwrap
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -75,17 +79,87 @@ def _importable(fn: Any) -> Optional[Tuple[str, str]]:
     return None
 
 
+def _module_binding(chain: List[Any]) -> Optional[Tuple[int, str, str]]:
+    """(i, module, name) for the outermost ``chain[i]`` that is what its module binds to the base function's
+    name: a function decorated with an adapter is imported as it is, already wrapped."""
+    base = chain[-1]
+    module_name = getattr(base, "__module__", None)
+    name = getattr(base, "__name__", "")
+    if not module_name or module_name == "__main__" or not name.isidentifier():
+        return None
+    module = sys.modules.get(module_name)
+    bound = getattr(module, name, None) if module is not None else None
+    for i, wrapper in enumerate(chain):
+        if bound is wrapper:
+            return i, module_name, name
+    return None
+
+
+def _lambda_source(fn: Any) -> Optional[str]:
+    """The source of a lambda, when its line holds exactly one lambda."""
+    if getattr(fn, "__name__", "") != "<lambda>":
+        return None
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return None
+    source = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        try:
+            tree = ast.parse("(" + source.strip().rstrip(",") + ")")
+            source = "(" + source.strip().rstrip(",") + ")"
+        except SyntaxError:
+            return None
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+    if len(found) != 1:
+        return None
+    return ast.get_source_segment(source, found[0])
+
+
+def _free_names(lambda_source: str) -> List[str]:
+    """The names a lambda reads that are neither its arguments nor builtins (what the snippet must define)."""
+    node = ast.parse(lambda_source, mode="eval").body
+    assert isinstance(node, ast.Lambda)
+    args = {a.arg for a in node.args.args + node.args.kwonlyargs + node.args.posonlyargs}
+    if node.args.vararg:
+        args.add(node.args.vararg.arg)
+    if node.args.kwarg:
+        args.add(node.args.kwarg.arg)
+    names = {n.id for n in ast.walk(node.body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return sorted(n for n in names - args if not hasattr(builtins, n))
+
+
 def import_lines(fn: Any) -> List[str]:
-    """Lines that bind ``fn`` the way the check called it."""
-    base, adapters = unwrap(fn)
-    where = _importable(base)
-    if isinstance(base, functools.partial) and _importable(base.func) and _partial_args(base) is not None:
+    """Lines that bind ``fn`` the way the check called it.
+
+    The user's function is imported from its module (as the module binds it:
+    a function decorated with an adapter is not wrapped again), a
+    ``functools.partial`` of an importable function is rebuilt, a lambda is
+    pasted from its source, and anything else is left as a named placeholder.
+    """
+    chain = [fn]
+    while getattr(chain[-1], "__gru_props_adapter__", None) and getattr(chain[-1], "__wrapped__", None) is not None:
+        chain.append(chain[-1].__wrapped__)
+    base = chain[-1]
+    adapters = [w.__gru_props_adapter__ for w in chain[:-1]]
+    bound = _module_binding(chain)
+    lam = _lambda_source(base)
+    if bound is not None:
+        i, module, name = bound
+        lines, expr = [f"from {module} import {name}"], name
+        adapters = adapters[:i]  # the ones outside what the module binds
+    elif isinstance(base, functools.partial) and _importable(base.func) and _partial_args(base) is not None:
         module, name = _importable(base.func)  # type: ignore[misc]
         lines = ["import functools", f"from {module} import {name}"]
         expr = f"functools.partial({name}, {_partial_args(base)})"
-    elif where is not None:
-        lines = [f"from {where[0]} import {where[1]}"]
-        expr = where[1]
+    elif lam is not None:
+        where = f"{getattr(base, '__module__', '')}" + (f", line {base.__code__.co_firstlineno}"
+                                                        if hasattr(base, "__code__") else "")
+        free = _free_names(lam)
+        needs = f"; it uses {', '.join(free)}: import or define them first" if free else ""
+        lines, expr = [f"user_fn = {lam}  # the lambda checked ({where}){needs}"], "user_fn"
     else:
         lines = [f"user_fn = ...  # your function ({_plain_name(base)}): import or define it here"]
         expr = "user_fn"
@@ -111,13 +185,32 @@ def params_code(params: Any, dtype: str) -> str:
     return f"GRUParams(\n    {body},\n)"
 
 
-def close_code(got: str, expected: str, rtol: float, atol: float, slack: Optional[str]) -> List[str]:
-    """An assertion that ``got`` is within ``atol + rtol * |expected| (+ slack)`` everywhere."""
+def close_code(got: str, expected: str, rtol: float, atol: float, slack: Optional[str] = None,
+               judged: Optional[str] = None) -> List[str]:
+    """An assertion that ``got`` is within ``atol + rtol * |expected| (+ slack)`` wherever ``judged``."""
     allowed = f"{atol!r} + {rtol!r} * np.abs({expected})" + (f" + {slack}" if slack else "")
+    bad = f"~(np.abs(np.asarray({got}, dtype=np.float64) - {expected}) <= {allowed})"
     return [
-        f"bad = ~(np.abs(np.asarray({got}, dtype=np.float64) - {expected}) <= {allowed})",
+        f"bad = {bad}" + (f" & {judged}" if judged else ""),
         f"assert not bad.any(), f\"{got}: {{bad.sum()}} element(s) out of tolerance, the first at "
         f"{{tuple(int(i) for i in np.argwhere(bad)[0])}}\"",
     ]
 
 
+def tolerance_code(allowed: Any, fallback: Tuple[float, float]) -> Tuple[List[str], float, float, Optional[str],
+                                                                         Optional[str]]:
+    """Lines defining the check's own slack and judged mask for one comparison (``engine.tolerance.Allowed``),
+    and (rtol, atol, slack name or None, judged name or None) for ``close_code``."""
+    if allowed is None:
+        return [], fallback[0], fallback[1], None, None
+    lines: List[str] = []
+    slack_name = judged_name = None
+    if allowed.slack is not None and np.any(allowed.slack):
+        lines += ["# what this case's own rounding allows on top (8x its error estimate, as the check computes it)",
+                  f"slack = {array_code(allowed.slack, 'np.float64')}"]
+        slack_name = "slack"
+    if allowed.judged is not None and not np.all(allowed.judged):
+        lines += ["# elements the check judged (elsewhere the case amplifies rounding beyond any tolerance)",
+                  f"judged = np.array({np.asarray(allowed.judged).tolist()!r})"]
+        judged_name = "judged"
+    return lines, allowed.rtol, allowed.atol, slack_name, judged_name

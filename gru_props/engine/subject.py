@@ -61,6 +61,22 @@ def as_float_array(value: Any, what: str) -> np.ndarray:
     return arr
 
 
+def call_and_convert(fn: Callable[..., Any], args: Tuple[Any, ...], convert: Callable[[Any], Any],
+                     unreadable: Callable[[str], Any]) -> Any:
+    """``convert(fn(*args))``, run in the worker so that converting what the function returned (its
+    ``__array__``, a mapping's ``__getitem__``, ``grads.arrays()``) is under the same time limit as the call.
+
+    An exception of ``fn`` propagates (it is the function's); one of ``convert`` becomes
+    ``unreadable(text)``, an outcome saying the returned value could not be read.
+    """
+    value = fn(*args)
+    try:
+        return convert(value)
+    except Exception as exc:
+        return unreadable(f"returned a {type(value).__name__} that could not be read "
+                          f"({type(exc).__name__}: {exc})")
+
+
 class UserFunction:
     """A user's function under test (forward or backward), called through one Caller."""
 

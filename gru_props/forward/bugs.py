@@ -1,113 +1,20 @@
-"""Known forward-GRU bugs: a catalog of deliberately broken GRUs, convention detection, naming.
+"""The forward catalogue: the named bugs' words (what the code does, three progressive hints).
 
-When a property fails, the checker runs every broken GRU here, in every
-convention the function may follow, on the shrunk counterexample; one whose
-output matches the user's there (while no correct GRU's does) and on seeded
-confirmation cases names the bug. Bugs that show as behaviour rather than
-as numbers (``input_mutated``, ``nondeterministic``, ``non_finite_output``)
-are named by the property that catches them and have no forward function.
+A bug's *model* is a set of slips of ``forward.terms`` (every slip is a catalogue name, and
+``forward.diagnosis`` finds the combination of them that reproduces a function); this module keeps the
+hand-written explanation of the names people meet most, and of the findings that are behaviour rather
+than numbers (``input_mutated``, ``nondeterministic``, ``non_finite_output``). ``bug(name)`` gives the
+words of any name, from the slip's own description when none is written here.
 
-Each bug carries three progressive hints: a nudge, a pointer to the line of
-math, then the fix.
+Each bug carries three progressive hints: a nudge, a pointer to the line of math, then the fix.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Tuple
 
-import numpy as np
-
-from gru_props.core.params import GRUParams
-from gru_props.engine.conventions import Convention, reference_forward
-from gru_props.engine.model import Bug as NamedBug
-from gru_props.forward.case import GRUCase
-
-# A broken GRU: (x, h0, params, convention) -> (hs (B, T, H), h_T (B, H)), float64.
-Forward = Callable[[np.ndarray, np.ndarray, GRUParams, Convention], Tuple[np.ndarray, np.ndarray]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Bug(NamedBug):
-    """A catalogued forward bug; ``forward`` is the broken GRU (None: named by the property that catches it)."""
-
-    forward: Optional[Forward] = None
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * a) + 0.5
-
-
-def _guarded_sigmoid(a: np.ndarray) -> np.ndarray:
-    """An overflow 'guard' that returns 0.5 where |a| is large: the bug."""
-    return np.where(np.abs(a) > 30, 0.5, _sigmoid(a))
-
-
-def _flawed_forward(
-    x: np.ndarray,
-    h0: np.ndarray,
-    params: GRUParams,
-    conv: Convention,
-    *,
-    reset_gate_ignored: bool = False,
-    update_gate_ignored: bool = False,
-    sigmoid: Callable[[np.ndarray], np.ndarray] = _sigmoid,
-) -> Tuple[np.ndarray, np.ndarray]:
-    """A float64 GRU in ``conv`` with optional flaws in the cell; returns (hs, h_T).
-
-    The flaws are symmetric in z, so they commute with Chung's relabelling.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    h = np.asarray(h0, dtype=np.float64)
-    p = conv.standard_params(params.astype(np.float64))
-    out = np.empty((x.shape[0], x.shape[1], p.H))
-    with np.errstate(all="ignore"):
-        for t in range(x.shape[1]):
-            x_t = x[:, t, :]
-            z = sigmoid(x_t @ p.W_z + h @ p.U_z + p.b_z)
-            r = np.ones_like(h) if reset_gate_ignored else sigmoid(x_t @ p.W_r + h @ p.U_r + p.b_r)
-            if update_gate_ignored:
-                z = np.zeros_like(h)
-            if conv.reset_after:
-                n = np.tanh(x_t @ p.W_n + p.b_n + r * (h @ p.U_n + p.b_hn))
-            else:
-                n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
-            h = z * h + (1 - z) * n
-            out[:, t, :] = h
-    return out, h
-
-
-def _gates_swapped(x, h0, p, conv):
-    q = p.replace(W_z=p.W_r, W_r=p.W_z, U_z=p.U_r, U_r=p.U_z, b_z=p.b_r, b_r=p.b_z)
-    return reference_forward(x, h0, q, conv)
-
-
-def _initial_state_ignored(x, h0, p, conv):
-    return reference_forward(x, np.zeros_like(h0), p, conv)
-
-
-def _time_reversed(x, h0, p, conv):
-    return reference_forward(x[:, ::-1, :], h0, p, conv)
-
-
-def _time_reversed_output(x, h0, p, conv):
-    hs, h_T = reference_forward(x, h0, p, conv)
-    return hs[:, ::-1, :], h_T
-
-
-def _b_hn_ignored(x, h0, p, conv):
-    return reference_forward(x, h0, p.replace(b_hn=np.zeros_like(p.b_hn)), conv)
-
-
-def _time_major_output(x, h0, p, conv):
-    hs, h_T = reference_forward(x, h0, p, conv)
-    return np.ascontiguousarray(hs.transpose(1, 0, 2)), h_T
-
-
-def _states_shifted(x, h0, p, conv):
-    hs, h_T = reference_forward(x, h0, p, conv)
-    return np.concatenate([np.asarray(h0, dtype=np.float64)[:, None, :], hs[:, :-1, :]], axis=1), h_T
-
+from gru_props.engine.model import Bug
+from gru_props.forward.terms import describe
 
 _CONTRACT = "z * h_{t-1} + (1 - z) * n_t"
 
@@ -122,11 +29,10 @@ BUGS: Dict[str, Bug] = {
             "course's convention, check with interpolation='chung' (or None to detect it).",
             (
                 "Look at the last line of your cell, where the new state mixes h_prev and the candidate.",
-                f"SPEC: h_t = {_CONTRACT}. With z = 1 the state must not change at all.",
+                f"The update: h_t = {_CONTRACT}. With z = 1 the state must not change at all.",
                 "Swap the weights of the interpolation: h = z * h_prev + (1 - z) * n; or, if your "
                 "course uses Chung's form on purpose, pass interpolation='chung'.",
             ),
-            lambda x, h0, p, conv: reference_forward(x, h0, p, conv.other_interpolation()),
         ),
         Bug(
             "gates_swapped",
@@ -140,7 +46,6 @@ BUGS: Dict[str, Bug] = {
                 "Use params.W_z, params.U_z, params.b_z for the gate that interpolates, and the "
                 "_r parameters for the gate inside the candidate.",
             ),
-            _gates_swapped,
         ),
         Bug(
             "reset_gate_ignored",
@@ -151,7 +56,6 @@ BUGS: Dict[str, Bug] = {
                 "reset_after=True: n_t = tanh(x_t W_n + b_n + r_t * (h_{t-1} U_n + b_hn)).",
                 "Multiply by r in the candidate: (r * h_prev) @ U_n, or r * (h_prev @ U_n + b_hn).",
             ),
-            lambda x, h0, p, conv: _flawed_forward(x, h0, p, conv, reset_gate_ignored=True),
         ),
         Bug(
             "update_gate_ignored",
@@ -161,7 +65,6 @@ BUGS: Dict[str, Bug] = {
                 f"h_t = {_CONTRACT}.",
                 "Return z * h_prev + (1 - z) * n instead of n.",
             ),
-            lambda x, h0, p, conv: _flawed_forward(x, h0, p, conv, update_gate_ignored=True),
         ),
         Bug(
             "initial_state_ignored",
@@ -171,7 +74,6 @@ BUGS: Dict[str, Bug] = {
                 "h_0 is the h0 argument; only h0=None means zeros.",
                 "Initialise the loop with h = h0 (a copy, so the caller's array is not modified).",
             ),
-            _initial_state_ignored,
         ),
         Bug(
             "time_reversed",
@@ -181,7 +83,6 @@ BUGS: Dict[str, Bug] = {
                 "h_t depends on x_1 .. x_t; x is batch-first (B, T, D), so step t is x[:, t, :].",
                 "Loop for t in range(T) and store h_t at hs[:, t, :].",
             ),
-            _time_reversed,
         ),
         Bug(
             "time_reversed_output",
@@ -191,7 +92,6 @@ BUGS: Dict[str, Bug] = {
                 "hs[:, t, :] must be h_t, the state after reading x[:, t, :].",
                 "Store with hs[:, t] = h (or append and stack along axis 1 without reversing).",
             ),
-            _time_reversed_output,
         ),
         Bug(
             "wrong_reset_convention",
@@ -204,7 +104,6 @@ BUGS: Dict[str, Bug] = {
                 "Pass reset_after=... to match your implementation (or None to detect it), or change "
                 "where r multiplies.",
             ),
-            lambda x, h0, p, conv: reference_forward(x, h0, p, conv.other_reset()),
         ),
         Bug(
             "b_hn_ignored",
@@ -213,10 +112,9 @@ BUGS: Dict[str, Bug] = {
                 "Count the biases in your candidate.",
                 "n_t = tanh(x_t W_n + b_n + r_t * (h_{t-1} U_n + b_hn)) (reset_after=True) or "
                 "tanh(x_t W_n + (r_t * h_{t-1}) U_n + b_n + b_hn) (reset_after=False).",
-                "Add params.b_hn where the SPEC puts it (with one candidate bias, as in Keras' "
+                "Add params.b_hn where the equations put it (with one candidate bias, as in Keras' "
                 "reset_after=False layout, wrap your function with gru_props.adapters.keras_layout).",
             ),
-            _b_hn_ignored,
         ),
         Bug(
             "states_shifted",
@@ -226,7 +124,6 @@ BUGS: Dict[str, Bug] = {
                 "hs[:, t, :] = h_t, the state after step t; h0 is not part of hs.",
                 "Update h first, then store it.",
             ),
-            _states_shifted,
         ),
         Bug(
             "time_major_output",
@@ -239,7 +136,6 @@ BUGS: Dict[str, Bug] = {
                 "result with hs.transpose(1, 0, 2); if your whole function is time-major, wrap it "
                 "with gru_props.adapters.time_major.",
             ),
-            _time_major_output,
         ),
         Bug(
             "saturating_sigmoid_guard",
@@ -251,7 +147,6 @@ BUGS: Dict[str, Bug] = {
                 "Use a stable form: 0.5 * tanh(0.5 * a) + 0.5, or np.where(a >= 0, 1 / (1 + exp(-a)), "
                 "exp(a) / (1 + exp(a))) evaluated on clipped arguments.",
             ),
-            lambda x, h0, p, conv: _flawed_forward(x, h0, p, conv, sigmoid=_guarded_sigmoid),
         ),
         Bug(
             "non_finite_output",
@@ -285,32 +180,23 @@ BUGS: Dict[str, Bug] = {
     ]
 }
 
-#: Bugs whose broken GRU is run on a counterexample, in order of preference.
-NUMERIC_BUGS = tuple(name for name, bug in BUGS.items() if bug.forward is not None)
 
 
-def non_finite_text(case: Optional[GRUCase]) -> Tuple[str, Tuple[str, str, str]]:
-    """What a NaN or inf means on this case: an overflow at large inputs, something else at small ones."""
-    from gru_props.forward.properties import max_magnitude
-
-    m = None if case is None else max_magnitude(case)
-    if m is None or m >= 50.0:
-        bug = BUGS["non_finite_output"]
-        return bug.summary, bug.hints
-    size = "every input is zero" if m == 0 else f"no input is larger than {m:g} in magnitude"
-    return (
-        f"the output contains NaN or inf although {size}: that "
-        "is not an overflow. Usually 0/0 or x/0 (dividing by a sum, a norm or (1 - z) that is "
-        "zero), x % 0, np.log(0) or np.sqrt of a negative number, or a buffer made with np.empty "
-        "and read before it is written.",
-        (
-            "Which of your operations is undefined at zero? Try the counterexample below: its inputs "
-            "are mostly zeros.",
-            "A GRU needs only products, sums, sigmoid and tanh: none of them can make a NaN from finite "
-            "inputs of this size.",
-            "Remove the division, modulo, log or sqrt from the cell (or guard it), and initialise "
-            "buffers with np.zeros rather than np.empty.",
-        ),
-    )
+def bug(name: str) -> Bug:
+    """The words of a catalogue name: written here, or made from the slip's description."""
+    if name in BUGS:
+        return BUGS[name]
+    slip = describe(name)
+    if slip is None:
+        raise KeyError(name)
+    return Bug(name, slip.text + ".", (
+        f"Look at {slip.hint}.",
+        f"The equation: {slip.equation}; here the term {slip.term} is {slip.how}.",
+        "Compare that line with gru_props.level1.gru_forward, the reference written to be read.",
+    ))
 
 
+def hints_for(names: Tuple[str, ...]) -> Tuple[str, str, str]:
+    """Three hints for a combination: the nudges, the equations, the fixes, each joined."""
+    parts = [bug(n).hints for n in names]
+    return tuple(" ".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))  # type: ignore[return-value]

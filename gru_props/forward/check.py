@@ -40,6 +40,7 @@ from gru_props.engine.profiles import _PHASES, PROFILES, SIZES
 from gru_props.engine.report import (
     CheckReport,
     ImplementationError,
+    IncompleteCheckError,
     PropertyResult,
     labelled,
     params_text,
@@ -48,8 +49,9 @@ from gru_props.engine.report import (
 from gru_props.engine.search import digest
 from gru_props.engine.session import execute, plan, select
 from gru_props.engine.snippet import display_name
-from gru_props.forward import bugs, diagnosis
+from gru_props.forward import bugs, diagnosis, terms
 from gru_props.forward.case import GRUCase
+from gru_props.forward.properties import NOT_FOR_STEPS, step_form, zero_h0_form
 from gru_props.forward.properties import properties as forward_properties
 from gru_props.forward.snippet import forward_snippet
 from gru_props.forward.subject import Subject
@@ -57,6 +59,7 @@ from gru_props.forward.subject import Subject
 __all__ = [
     "CheckReport",
     "ImplementationError",
+    "IncompleteCheckError",
     "PropertyResult",
     "check_implementation",
     "implementation_tests",
@@ -69,8 +72,8 @@ class ForwardContract(Contract):
     """What is specific to checking a forward GRU (the engine does the rest)."""
 
     kind = "forward"
-    unknown_bug_advice = ("compare your code with the SPEC equations (gru_props.level1 is the "
-                          "reference, written to be read).")
+    unknown_bug_advice = ("compare your code with the equations (README, 'The GRU, both conventions'); "
+                          "gru_props.level1.gru_forward is the reference, written to be read next to them.")
 
     def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> Subject:
         return Subject(fn, step, caller, name)
@@ -81,8 +84,11 @@ class ForwardContract(Contract):
     def detection_case(self, ctx: Context) -> GRUCase:
         return diagnosis.detection_cases(ctx.bias)[0]
 
-    def bug(self, name: str) -> bugs.Bug:
-        return bugs.BUGS[name]
+    def bug(self, name: str) -> Any:
+        return bugs.bug(name)
+
+    def slip(self, name: str) -> Any:
+        return terms.describe(name)
 
     def axes(self, name: str) -> str:
         return "bth" if name == "hs" else "bh"
@@ -195,6 +201,7 @@ def check_implementation(
     max_examples: Optional[int] = None,
     timeout: Optional[float] = 5.0,
     max_seconds: Optional[float] = None,
+    allow_incomplete: bool = False,
     rtol: Optional[float] = None,
     atol: Optional[float] = None,
     properties: Optional[Sequence[str]] = None,
@@ -215,7 +222,7 @@ def check_implementation(
             demands Chung et al.'s h = (1-z)*h + z*n; None detects either.
         bias: False for a GRU without biases: only zero biases are generated.
         strict: turn warnings (float32 answered in float64 or the reverse,
-            h0=None not accepted) into failures.
+            h0=None not accepted, an exception at T = 0) into failures.
         profile: "dev" (default; random, failures saved and replayed first),
             "ci" (derandomized; default when the CI variable is set to a true
             value) or "thorough"; also the GRU_PROPS_PROFILE variable.
@@ -224,10 +231,15 @@ def check_implementation(
             Holds in any thread; see ``gru_props.engine.calls`` for what is left
             running when a call cannot be interrupted.
         max_seconds: a budget for the whole check (None: none); when it runs
-            out the check stops, and the report (or error) says what ran.
-        rtol, atol: override the tolerances (default by the least precise
-            dtype involved: float64 1e-7/1e-7; float32 1.3e-6/1e-5 plus the
-            rounding slack float32 itself causes).
+            out the check stops: ``IncompleteCheckError`` says what ran, unless
+            a failure was found first (then ``ImplementationError``).
+        allow_incomplete: with ``max_seconds``, return the report of an
+            unfinished check (``report.complete == False``) instead of raising.
+        rtol, atol: override the flat part of the tolerance (default by the
+            least precise dtype involved: float64 1e-10/1e-11, float32
+            1.3e-6/1e-5); on top of it, every comparison allows eight times
+            the rounding error the case itself causes at that precision
+            (``gru_props.engine.tolerance`` says how it is measured).
         properties: names of the properties to run (default: all).
         hints: how many of the three progressive hints the message shows.
         sizes: the largest (B, T, D, H) generated, as a mapping such as
@@ -235,20 +247,31 @@ def check_implementation(
             B=6, T=20, D=H=10; ``thorough`` up to B=8, T=40, D=H=16).
 
     Returns:
-        A ``CheckReport``; check ``report.complete`` when using ``max_seconds``.
+        A ``CheckReport`` (``report.complete`` is False only with ``allow_incomplete``).
 
     Raises:
         ImplementationError: a property failed (an ``AssertionError``); it lists
             every failure, most informative first.
+        IncompleteCheckError: ``max_seconds`` ran out before every property was
+            searched to the end, and nothing failed (an ``AssertionError``).
         TypeError, ValueError: bad arguments to ``check_implementation`` itself.
     """
     __tracebackhide__ = True
     try:
         p = plan(fn, "fn", step=step, reset_after=reset_after, interpolation=interpolation, bias=bias,
                  strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol, hints=hints,
-                 profile=profile, max_examples=max_examples, sizes=sizes)
+                 profile=profile, max_examples=max_examples, sizes=sizes, allow_incomplete=allow_incomplete)
         a = p.args
         props = forward_properties(a["bias"], p.sizes)
+        if a["zero_h0"]:
+            props = zero_h0_form(props)
+        if a["step"]:
+            props = step_form(props)
+            left_out = [n for n in (properties or ()) if isinstance(n, str) and n in NOT_FOR_STEPS]
+            if left_out:
+                raise ValueError(f"properties: {', '.join(left_out)} does not apply to a step function (it is "
+                                 "never called with T = 0 and returns no h_T); leave it out, or check the "
+                                 "whole-sequence function without step=True.")
         selected = select(props, properties)
         return execute(ForwardContract(props), fn, p, selected,
                        convention_candidates(a["reset_after"], a["interpolation"]),
@@ -315,7 +338,8 @@ def implementation_tests(
             def test(self: Any, case: GRUCase) -> None:
                 __tracebackhide__ = True
                 c = context()
-                failure = prop.check(c, case)
+                with np.errstate(all="ignore"):  # the checker's own arithmetic, whatever np.seterr says
+                    failure = prop.check(c, case)
                 if isinstance(failure, Failure) and not failure.warning:
                     raise_failure(failure)
 

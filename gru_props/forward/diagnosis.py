@@ -1,24 +1,34 @@
-"""Which convention a forward GRU follows, and which catalogued bug explains a failure.
+"""Which convention a forward GRU follows, and which slips of the equations explain a failure.
 
-``detect`` compares the function with every candidate convention's reference (and its known buggy
-variants) on a few discriminating cases; ``diagnose`` runs every broken GRU of ``bugs.BUGS`` on the
-counterexample and on seeded confirmation cases, and names one only if it reproduces the
-function there while no correct GRU does.
+``detect`` compares the function with every candidate convention's reference (and its common slips) on a
+few discriminating cases, each case voting for the convention of the closest. ``diagnose`` explains a
+wrong value by a combination of slips (``forward.terms``): a beam search (``engine.explain``) over the
+vocabulary, on the cases the search met and on seeded ones; a combination is named only when its model
+reproduces the function on the counterexample and on fresh cases. ``err.bug_model`` is that model.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import dataclasses
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gru_props.engine.case import seeded_inputs
-from gru_props.engine.compare import compare
-from gru_props.engine.conventions import Convention, reference_forward, vote
+from gru_props.engine.conventions import Convention, vote
+from gru_props.engine.explain import GROW, fingerprint, named, search, share
 from gru_props.engine.model import Context, Failure
-from gru_props.forward.bugs import BUGS, NUMERIC_BUGS, Forward, non_finite_text
+from gru_props.engine.overflow import explain, overflow
+from gru_props.engine.tolerance import precision_of
+from gru_props.forward import terms
+from gru_props.forward.bugs import BUGS, hints_for
 from gru_props.forward.case import GRUCase
 from gru_props.forward.subject import Outcome
+
+#: Slips tried when detecting the convention: a buggy GRU is judged in its own convention.
+DETECTION_SLIPS = ("gates_swapped", "reset_gate_ignored", "update_gate_ignored", "initial_state_ignored",
+                   "time_reversed", "time_reversed_output", "b_hn_ignored", "states_shifted",
+                   "saturating_sigmoid_guard")
 
 
 # ------------------------------------------------------------- seeded cases
@@ -59,9 +69,7 @@ def detect(ctx: Context) -> Dict[Convention, float]:
 
     distances: Dict[Convention, float] = {c: 0.0 for c in ctx.candidates}
     per_case: List[Dict[Tuple[Convention, str], float]] = []
-    forwards: Dict[str, Forward] = {"reference": lambda x, h0, p, conv: reference_forward(x, h0, p, conv)}
-    forwards.update({n: BUGS[n].forward for n in NUMERIC_BUGS  # type: ignore[misc]
-                     if n not in ("wrong_reset_convention", "reversed_interpolation")})
+    models = ("reference",) + DETECTION_SLIPS
     seen = 0
     for case in detection_cases(ctx.bias):
         out = run(ctx, case)
@@ -73,9 +81,10 @@ def detect(ctx: Context) -> Dict[Convention, float]:
         best: Dict[Tuple[Convention, str], float] = {}
         per_case.append(best)
         for conv in ctx.candidates:
-            for name, forward in forwards.items():
+            for name in models:
                 with np.errstate(all="ignore"):
-                    theirs = forward(case.x, case.h0, case.params, conv)[0]
+                    slips = () if name == "reference" else (name,)
+                    theirs = terms.forward(case.x, case.h0, case.params, conv, slips)[0]
                     if theirs.shape != got.shape:
                         continue
                     err = float(np.max(np.abs(got - theirs), initial=0.0))
@@ -90,17 +99,36 @@ def detect(ctx: Context) -> Dict[Convention, float]:
 
 
 # ---------------------------------------------------------------- diagnose
+def non_finite_explanation(ctx: Context, failure: Failure) -> Tuple[str, Tuple[str, str, str]]:
+    """What a NaN or inf in the function's states means on this case: which exp could overflow, if any."""
+    case, got = failure.case, failure.got
+    if case is None or got is None or not isinstance(case, GRUCase):
+        bug = BUGS["non_finite_output"]
+        return bug.summary, bug.hints
+    bad = ~np.isfinite(np.asarray(got, dtype=np.float64))
+    if got.ndim == 3 and bad.any():
+        first_step = int(np.argwhere(bad)[:, 1].min())
+    else:
+        first_step = max(case.T - 1, 0)
+    dtype = precision_of(case.dtype, np.asarray(got).dtype)
+    return explain(overflow(case.x, case.h0, case.params, failure.convention or ctx.primary, dtype, first_step))
+
+
 def diagnose(ctx: Context, failure: Failure) -> None:
     """Name the catalogued bug behind ``failure`` (sets ``failure.diagnosis``, maybe its text)."""
-    from gru_props.forward.properties import _deterministic, _inputs_unchanged, run
+    from gru_props.forward.properties import _deterministic, _inputs_unchanged
 
-    if failure.diagnosis == "non_finite_output":
-        failure.summary, failure.hints = non_finite_text(failure.case)
-    if failure.diagnosis is not None or failure.kind not in ("value",):
-        return
-    if failure.got is not None and not np.all(np.isfinite(np.asarray(failure.got, dtype=np.float64))):
+    non_finite = failure.diagnosis == "non_finite_output" or (
+        failure.diagnosis is None and failure.kind == "value" and failure.got is not None
+        and not np.all(np.isfinite(np.asarray(failure.got, dtype=np.float64))))
+    if non_finite:
         failure.diagnosis = "non_finite_output"
-        failure.summary, failure.hints = non_finite_text(failure.case)
+        failure.summary, failure.hints = non_finite_explanation(ctx, failure)
+        found = explain_failure(ctx, failure)  # which slips make the NaN, if the vocabulary has them
+        if found is not None:
+            apply(failure, found, ctx)
+        return
+    if failure.diagnosis is not None or failure.kind not in ("value",):
         return
     # Behaviour first: a function that writes into its inputs or keeps state
     # between calls fails agreement too, but that is not its bug's name.
@@ -108,57 +136,157 @@ def diagnose(ctx: Context, failure: Failure) -> None:
     if behaviour is not None and behaviour.diagnosis is not None:
         failure.diagnosis = behaviour.diagnosis
         return
-    first = failure.case
-    refs_of = lambda c: [reference_forward(c.x, c.h0, c.params, conv) for conv in ctx.candidates]  # noqa: E731
-    for alt in failure.extra.get("diagnosis_cases", ()):
-        # A property that compares two runs (e.g. two initial states): diagnose on
-        # the run that differs from every reference.
-        out = run(ctx, alt)
-        if out.hs is not None and all(
-                compare("hs", out.hs.astype(np.float64), ref[0], 1e-5, 1e-5) is not None for ref in refs_of(alt)):
-            first = alt
-            break
-    observations: List[Tuple[GRUCase, Outcome]] = []
-    for case in [first] + confirmation_cases(ctx.bias):
-        out = run(ctx, case)
-        if out.hs is None:
-            if not observations:
-                return
-            continue
-        observations.append((case, out))
-    first_case, first_out = observations[0]
-    dtypes = (first_case.dtype,) + tuple(first_out.dtypes)
-    rtol, atol = ctx.tolerance(*dtypes)
-    rtol, atol = max(rtol, 1e-5), max(atol, 1e-5)
+    found = explain_failure(ctx, failure)
+    if found is not None:
+        apply(failure, found, ctx)
 
-    def same(a: Tuple[np.ndarray, np.ndarray], hs: Optional[np.ndarray], h_T: Optional[np.ndarray]) -> bool:
-        if hs is None or a[0].shape != np.shape(hs):
-            return False
-        if compare("hs", np.asarray(hs, dtype=np.float64), a[0], rtol, atol):
-            return False
-        return h_T is None or compare("h_T", np.asarray(h_T, dtype=np.float64), a[1], rtol, atol) is None
 
-    refs = refs_of(first_case)
+# ------------------------------------------------------------------ explain
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Slips (catalogue names) whose model reproduces the function, in ``convention``, on ``cases`` cases."""
+
+    slips: Tuple[str, ...]
+    convention: Convention
+    cases: int
+
+
+class ForwardModel:
+    """``err.bug_model`` of a forward check: the reference GRU of ``convention`` with ``slips`` applied, with
+    the checked function's own contract (``fn(x, h0, params) -> (hs, h_T)``, or with ``step=True``
+    ``fn(x_t, h_prev, params) -> h_t``), computed in float64."""
+
+    def __init__(self, slips: Sequence[str], convention: Convention, step: bool) -> None:
+        self.slips = tuple(slips)
+        self.convention = convention
+        self.step = step
+
+    def __call__(self, x: Any, h: Any, params: Any) -> Any:
+        h = np.zeros((np.shape(x)[0], params.H)) if h is None else h
+        if self.step:
+            return terms.step(x, h, params, self.convention, self.slips)
+        return terms.forward(x, h, params, self.convention, self.slips)
+
+    def __repr__(self) -> str:
+        return f"ForwardModel({' + '.join(self.slips)}; {self.convention.short()}{', step' if self.step else ''})"
+
+
+def _search_cases(bias: bool, step: bool) -> List[GRUCase]:
+    """Small cases, D != H, B >= 2, one of a single step: each output element says something."""
+    T = 1 if step else 3
+    return (_seeded((51,), 2, 1, 3, 4, 1.5, 1.0, bias) + _seeded((52, 53), 2, T, 3, 4, 1.5, 1.0, bias)
+            + _seeded((54,), 3, 1 if step else 4, 2, 3, 1.0, 1.0, bias))
+
+
+def _fresh_cases(bias: bool) -> List[GRUCase]:
+    """Cases the search never saw: an explanation must hold on them too."""
+    return _seeded((61, 62), 3, 5, 4, 3, 1.0, 1.0, bias) + _seeded((63,), 2, 3, 3, 4, 30.0, 3.0, bias)
+
+
+def _vocabulary(ctx: Context, conv: Convention) -> List[str]:
+    names = [s.name for s in terms.SLIPS_LIST]
+    if ctx.subject.step:
+        names = [n for n in names if n not in terms.SEQUENCE_SLIPS]
+    if len({c.reset_after for c in ctx.candidates}) > 1:
+        names.remove("wrong_reset_convention")  # the other convention is a candidate of its own
+    if len({c.interpolation for c in ctx.candidates}) > 1:
+        names.remove("reversed_interpolation")
+    if not ctx.bias:
+        names = [n for n in names if not any(k in n for k in ("bias", "b_hn"))]
+    return names
+
+
+def _observed(ctx: Context, cases: Sequence[GRUCase]) -> List[Tuple[GRUCase, Outcome]]:
+    from gru_props.forward.properties import run
+
+    out = []
+    for case in cases:
+        o = run(ctx, case)
+        if o.error is None and o.hs is not None:
+            out.append((case, o))
+    return out
+
+
+def _agrees(ctx: Context, case: GRUCase, conv: Convention, model: Tuple[np.ndarray, np.ndarray],
+            out: Outcome) -> Tuple[float, bool]:
+    """Share of the function's outputs the model reproduces (each time step weighs the same) and whether it
+    reproduces all, within what the check allows on the case."""
+    from gru_props.forward.properties import out_dtypes, reference
+
+    hs, h_T = model
+    exp = reference(ctx, case, conv, out_dtypes(case, out)) if hs.shape == out.states.shape else None
+    score, exact = share(out.states, hs, axis=1, allowed=None if exp is None else exp.allowed_hs,
+                         reference=None if exp is None else exp.hs)
+    if out.h_T is not None:
+        s2, e2 = share(out.h_T, h_T, allowed=None if exp is None else exp.allowed_hT,
+                       reference=None if exp is None else exp.h_T)
+        score, exact = 0.75 * score + 0.25 * s2, exact and e2
+    return score, exact
+
+
+def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
+    """The smallest combination of slips whose model reproduces the function: on the counterexample (shrunk
+    and as found), small search cases, the seeded confirmation cases and fresh ones. None if there is none.
+
+    An explanation found for an earlier failure of the same check is tried first (one function, one set of
+    bugs): it is kept when it reproduces this failure's cases too.
+    """
+    shown = [failure.case] + [c for c in failure.extra.get("found_cases", ()) if c is not failure.case]
+    shown += list(failure.extra.get("diagnosis_cases", ()))
+    shown_obs = _observed(ctx, shown)
+    if not shown_obs or shown_obs[0][0] is not failure.case:
+        return None  # the counterexample itself gives no values to explain
+
+    def reproduces(slips: FrozenSet[str], conv: Convention, obs: Sequence[Tuple[GRUCase, Outcome]]) -> bool:
+        return all(_agrees(ctx, c, conv, terms.forward(c.x, c.h0, c.params, conv, slips), o)[1] for c, o in obs)
+
+    for known in ctx.extra.setdefault("explanations", []):
+        if reproduces(frozenset(known.slips), known.convention, shown_obs):
+            return known
+    search_obs = shown_obs[:1] + _observed(ctx, _search_cases(ctx.bias, ctx.subject.step))
+    confirm_obs = shown_obs[1:] + _observed(ctx, confirmation_cases(ctx.bias) + _fresh_cases(ctx.bias))
+    best: Optional[Explanation] = None
     for conv in ctx.conventions():
-        for name in NUMERIC_BUGS:
-            forward = BUGS[name].forward
-            assert forward is not None
-            try:
-                mutant = forward(first_case.x, first_case.h0, first_case.params, conv)
-                if any(same(mutant, ref[0], ref[1]) for ref in refs):
-                    continue  # indistinguishable from a correct GRU here: it explains nothing
-                if not same(mutant, first_out.hs, first_out.h_T):
-                    continue
-                if all(same(forward(c.x, c.h0, c.params, conv), o.hs, o.h_T) for c, o in observations[1:]):
-                    failure.diagnosis = name
-                    failure.convention = conv
-                    if name == "reversed_interpolation" and conv.chung:
-                        failure.summary = (
-                            "h_t is computed as z * h_{t-1} + (1 - z) * n_t, the standard form, but "
-                            "Chung's interpolation (1 - z) * h_{t-1} + z * n_t was asked for "
-                            "(interpolation='chung'). Pass interpolation='standard' (or None to "
-                            "detect it) if the standard form is what you meant."
-                        )
-                    return
-            except Exception:  # pragma: no cover - a broken GRU that cannot run on this case
-                continue
+        depth = 3 if best is None else len(best.slips) - 1
+        if depth < 1:
+            break
+
+        def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
+            total, exact, outs = 0.0, True, []
+            for case, out in search_obs:
+                model = terms.forward(case.x, case.h0, case.params, conv, slips)
+                s, e = _agrees(ctx, case, conv, model, out)
+                total, exact = total + s, exact and e
+                outs.append(model[0])
+            return total / len(search_obs), exact, fingerprint(*outs)
+
+        def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:
+            for i, (c, o) in enumerate(confirm_obs):
+                if not _agrees(ctx, c, conv, terms.forward(c.x, c.h0, c.params, conv, slips), o)[1]:
+                    search_obs.append(confirm_obs.pop(i))  # a case that tells more: search on it too
+                    return GROW
+            return True
+
+        found = search(_vocabulary(ctx, conv), lambda n: terms.SLIPS[n].site, score, confirm, depth=depth)
+        if found and (best is None or len(found) < len(best.slips)):
+            best = Explanation(named(found, terms.COMBINATIONS), conv, len(search_obs) + len(confirm_obs))
+    if best is not None:
+        ctx.extra["explanations"].append(best)
+    return best
+
+
+def apply(failure: Failure, found: Explanation, ctx: Context) -> None:
+    """Put an explanation on a failure: its names, its model, its words."""
+    names = found.slips
+    failure.diagnoses = names
+    failure.diagnosis = names[0] if len(names) == 1 else None
+    failure.convention = found.convention
+    failure.bug_model = ForwardModel(names, found.convention, ctx.subject.step)
+    failure.extra["explained_on"] = found.cases
+    if len(names) == 1 and names[0] == "reversed_interpolation" and found.convention.chung:
+        failure.summary = (
+            "h_t is computed as z * h_{t-1} + (1 - z) * n_t, the standard form, but Chung's interpolation "
+            "(1 - z) * h_{t-1} + z * n_t was asked for (interpolation='chung'). Pass interpolation='standard' "
+            "(or None to detect it) if the standard form is what you meant.")
+    elif len(names) > 1:
+        failure.hints = hints_for(names)

@@ -14,21 +14,32 @@ right in its own convention.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Callable, Dict, List, Optional, Tuple
+import weakref
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from hypothesis import strategies as st
 
-from gru_props.engine.checks import contract_failure, float32_only, inputs_unchanged
-from gru_props.engine.compare import Mismatch, compare
-from gru_props.engine.conventions import Convention, low_precision_slack, reference_forward
+from gru_props.engine.checks import (
+    contract_failure,
+    dtype_at_empty,
+    empty_sequence_failure,
+    float32_only,
+    float32_values,
+    inputs_unchanged,
+)
+from gru_props.engine.compare import compare, compare_allowed
+from gru_props.engine.conventions import Convention, reference_forward
 from gru_props.engine.model import NA, Context, Failure, Property, Verdict
 from gru_props.engine.profiles import SIZES, SMALL, Sizes
 from gru_props.engine.subject import what_the_function_did
+from gru_props.engine.tolerance import Allowed, allowed_for, estimate, precision_of
 from gru_props.forward.case import GRUCase
 from gru_props.forward.subject import Outcome
 from gru_props.strategies import dims, extreme_gru_cases, float_dtypes, gru_cases, seeded_gru_cases
+from gru_props.tiers import level1, level3
 
 # A gate pre-activation of ±40 gives sigmoid exactly 1.0 or 4e-18 in float64
 # (and exactly 1.0 / 0.0 in float32): the gate is saturated for any inputs.
@@ -49,86 +60,144 @@ def out_dtypes(case: GRUCase, out: Outcome) -> Tuple[np.dtype, ...]:
     return (case.dtype,) + tuple(out.dtypes)
 
 
-def _is_low(ctx_dtypes: Tuple[np.dtype, ...]) -> bool:
-    return min(np.dtype(d).itemsize for d in ctx_dtypes) < 8
+class Expected(NamedTuple):
+    """The float64 reference outputs in one convention and what a correct function may differ by."""
+
+    hs: np.ndarray
+    h_T: np.ndarray
+    allowed_hs: Allowed
+    allowed_hT: Allowed
 
 
-def reference(case: GRUCase, conv: Convention, dtypes: Tuple[np.dtype, ...]
-              ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """(hs, h_T, slack): the float64 reference in ``conv`` and the rounding slack for ``dtypes``.
+_EXPECTED: "weakref.WeakKeyDictionary[GRUCase, Dict[Any, Expected]]" = weakref.WeakKeyDictionary()
 
-    The user's inputs are computed exactly in float64 (Level 1). When any
-    array involved is float32, the slack is how far our own tiers drift in
-    float32 (see ``low_precision_slack``): a correct float32 GRU may drift as
-    far, a wrong one drifts much further.
+
+def _tier(tier: Any, conv: Convention, dtype: Any) -> Callable[..., Dict[str, np.ndarray]]:
+    def forward(x: np.ndarray, h0: np.ndarray, params: Any) -> Dict[str, np.ndarray]:
+        p = conv.standard_params(params).astype(dtype)
+        hs, h_T = tier.gru_forward(np.asarray(x).astype(dtype), np.asarray(h0).astype(dtype), p, conv.reset_after)
+        return {"hs": hs, "h_T": h_T}
+    return forward
+
+
+def reference(ctx: Context, case: GRUCase, conv: Convention, dtypes: Tuple[Any, ...]) -> Expected:
+    """The float64 reference in ``conv`` and the tolerance of a function whose arrays are ``dtypes``.
+
+    The user's inputs are computed exactly in float64 (Level 1); the tolerance
+    follows the computation (``engine.tolerance``): the flat tolerance of the
+    least precise dtype plus eight times this case's error estimate at that
+    precision, with elements the case makes too ill-conditioned to judge left
+    out. Cached per case.
     """
+    precision = precision_of(*dtypes)
+    key = (conv, precision, ctx.rtol, ctx.atol)
+    cached = _EXPECTED.setdefault(case, {})
+    if key in cached:
+        return cached[key]
+
+    def exact(x: np.ndarray, h0: np.ndarray, params: Any) -> Dict[str, np.ndarray]:
+        hs, h_T = reference_forward(x, h0, params, conv)
+        return {"hs": hs, "h_T": h_T}
+
+    tiers = ([_tier(level1, conv, np.float32), _tier(level3, conv, np.float32)] if precision.itemsize < 8
+             else [_tier(level3, conv, np.float64)])
+    est = estimate(exact, {"x": case.x, "h0": case.h0, "params": case.params}, tiers, precision,
+                   smoothing={"hs": (2,), "h_T": (1,)})
     hs, h_T = reference_forward(case.x, case.h0, case.params, conv)
-    slack = low_precision_slack(case.x, case.h0, case.params, conv, hs) if _is_low(dtypes) else None
-    return hs, h_T, slack
+    result = Expected(hs, h_T, allowed_for(hs, est["hs"], precision, rtol=ctx.rtol, atol=ctx.atol),
+                      allowed_for(h_T, est["h_T"], precision, rtol=ctx.rtol, atol=ctx.atol))
+    cached[key] = result
+    return result
 
 
-def _compare_out(ctx: Context, out: Outcome, dtypes: Tuple[np.dtype, ...], hs: np.ndarray,
-                 h_T: Optional[np.ndarray], slack: Optional[np.ndarray]
-                 ) -> Optional[Tuple[str, Mismatch, np.ndarray, np.ndarray]]:
-    rtol, atol = ctx.tolerance(*dtypes)
-    mm = compare("hs", out.states, hs, rtol, atol, slack)
+_UNJUDGEABLE = "unjudgeable"
+
+
+def _compare_out(out: Outcome, exp: Expected) -> Any:
+    """None (agrees), ``_UNJUDGEABLE`` (no element could be judged) or (name, mismatch, got, expected)."""
+    judged_any = exp.allowed_hs.judged is None or bool(np.any(exp.allowed_hs.judged))
+    mm = compare_allowed("hs", out.states, exp.hs, exp.allowed_hs)
     if mm is not None:
-        return "hs", mm, out.states, hs
-    if out.h_T is None or h_T is None:
-        return None
-    slack_T = slack[:, -1] if (slack is not None and slack.shape[1]) else None
-    mm = compare("h_T", out.h_T, h_T, rtol, atol, slack_T)
-    if mm is not None:
-        return "h_T", mm, out.h_T, h_T
-    return None
+        return "hs", mm, out.states, exp.hs
+    if out.h_T is not None:
+        judged_any = judged_any or exp.allowed_hT.judged is None or bool(np.any(exp.allowed_hT.judged))
+        mm = compare_allowed("h_T", out.h_T, exp.h_T, exp.allowed_hT)
+        if mm is not None:
+            return "h_T", mm, out.h_T, exp.h_T
+    return None if judged_any else _UNJUDGEABLE
 
 
 def against_conventions(
     ctx: Context, prop: str, case: GRUCase, out: Outcome, what: Callable[[Convention], str],
-    expected: Callable[[Convention], Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]],
     fit: bool = False, conventions: Optional[List[Convention]] = None,
-) -> Optional[Failure]:
-    """None if ``out`` agrees with the expectation of any candidate convention, else the failure.
+) -> Verdict:
+    """None if ``out`` (the function's outputs on ``case``) agrees with the reference of any candidate
+    convention, else the failure.
 
-    ``expected(conv)`` gives (hs, h_T or None, slack or None). The failure
+    The failure
     shows the first convention tried (the primary one) and records how far
     the output is from each (``Failure.distances``). With ``fit=True`` every
-    convention is tried and ``ctx.fits`` counts which ones agreed.
+    convention is tried and ``ctx.fits`` counts which ones agreed. A case on
+    which nothing can be judged (rounding amplified beyond any meaning) is
+    ``NA``.
     """
-    dtypes = out_dtypes(case, out)
     first: Optional[Failure] = None
     distances: Dict[Convention, float] = {}
     agreed = False
-    if fit:
-        ctx.fit_trials += 1
-    for conv in conventions if conventions is not None else ctx.conventions():
-        hs, h_T, slack = expected(conv)
-        diff = _compare_out(ctx, out, dtypes, hs, h_T, slack)
+    unjudgeable = 0
+    convs = conventions if conventions is not None else ctx.conventions()
+    dtypes = out_dtypes(case, out)
+    for conv in convs:
+        exp = reference(ctx, case, conv, dtypes)
+        diff = _compare_out(out, exp)
+        if diff is _UNJUDGEABLE:
+            unjudgeable += 1
+            continue
         if diff is None:
             agreed = True
             if not fit:
                 return None
             ctx.fits[conv] = ctx.fits.get(conv, 0) + 1
             continue
-        name, mm, got, exp = diff
+        name, mm, got, exp_arr = diff
         distances[conv] = mm.worst_abs
         if first is None:
             text = what(conv).replace("{name}", "hidden states" if name == "hs" else "final state h_T")
-            first = Failure(prop, text, case, got=got, expected=exp, mismatch=mm, convention=conv)
-            first.extra["low_precision"] = slack is not None
+            first = Failure(prop, text, case, got=got, expected=exp_arr, mismatch=mm, convention=conv)
+            first.extra["allowed"] = exp.allowed_hs if name == "hs" else exp.allowed_hT
+            first.extra["precision"] = str(precision_of(*out_dtypes(case, out)))
+    if fit and unjudgeable < len(convs):
+        ctx.fit_trials += 1
     if agreed:
         return None
-    assert first is not None
+    if first is None:
+        return NA
     first.distances = distances
-    if not _is_low(dtypes) and ctx.rtol is None and ctx.atol is None:
-        low = np.dtype(np.float32)
-        rtol, atol = ctx.tolerance(low)
-        for conv in conventions if conventions is not None else ctx.conventions():
-            hs, h_T, _ = expected(conv)
-            slack = low_precision_slack(case.x, case.h0, case.params, conv, hs)
-            if _compare_out(ctx, out, (low,), hs, h_T, slack) is None:
+    refs = [reference(ctx, case, c, dtypes).hs for c in convs if c in distances]
+    apart = max((float(np.max(np.abs(a - b), initial=0.0)) for a in refs for b in refs), default=0.0)
+    first.extra["conventions_apart"] = apart
+    ctx.vote_closest(distances, apart)
+    if precision_of(*dtypes).itemsize == 8 and ctx.rtol is None and ctx.atol is None:
+        for conv in convs:
+            exact = reference(ctx, case, conv, dtypes)
+            if _compare_out(out, reference(ctx, case, conv, (np.float32,))) is None and _looks_rounded(out, exact):
                 return float32_only(prop, case, first)
     return first
+
+
+def _looks_rounded(out: Outcome, exact: Expected) -> bool:
+    """Evidence that a float64 answer was computed in float32: every value it returned is a float32 number,
+    or every output is off from the float64 reference by more than float64 rounding, not just one of them
+    (a wrong value in one output among exact ones is a bug, not precision)."""
+    pairs = [(out.states, exact.hs, exact.allowed_hs)]
+    if out.h_T is not None:
+        pairs.append((out.h_T, exact.h_T, exact.allowed_hT))
+    if all(float32_values(got) for got, _, _ in pairs):
+        return True  # float32 results cast to float64
+    for got, ref, allowed in pairs:
+        if ref.size and np.any(ref != 0) and compare_allowed("x", got, ref, allowed) is None:
+            return False
+    return True
 
 
 def _force(case: GRUCase, gates: Dict[str, float], bias: bool) -> GRUCase:
@@ -182,20 +251,18 @@ def _output_contract(ctx: Context, case: GRUCase) -> Optional[Failure]:
 
 
 def _matches_reference(ctx: Context, case: GRUCase, prop: str = "matches_reference",
-                       fit: bool = True) -> Optional[Failure]:
+                       fit: bool = True) -> Verdict:
     out = run(ctx, case)
     failure = contract_failure(case, out)
     if failure:
         return failure
-    dtypes = out_dtypes(case, out)
     return against_conventions(
-        ctx, prop, case, out,
-        lambda conv: f"the {{name}} differ from the reference GRU ({_conv_text(conv)}).",
-        lambda conv: reference(case, conv, dtypes), fit=fit,
+        ctx, prop, case, out, lambda conv: f"the {{name}} differ from the reference GRU ({_conv_text(conv)}).",
+        fit=fit,
     )
 
 
-def _matches_reference_extreme(ctx: Context, case: GRUCase) -> Optional[Failure]:
+def _matches_reference_extreme(ctx: Context, case: GRUCase) -> Verdict:
     return _matches_reference(ctx, case, prop="matches_reference_at_extremes", fit=False)
 
 
@@ -260,33 +327,32 @@ def _update_gate_saturation(ctx: Context, case: GRUCase) -> Optional[Failure]:
             )
             first = first or failure
             continue
-        failure = _takes_candidate(ctx, case, sign, convs)
-        if failure is None:
-            return None
-        if failure.property != "update_gate_saturation":
-            return failure  # a contract violation
-        first = first or failure
+        took = _takes_candidate(ctx, case, sign, convs)
+        if not isinstance(took, Failure):
+            return None  # agrees in this family of conventions, or the case cannot tell
+        if took.property != "update_gate_saturation":
+            return took  # a contract violation
+        first = first or took
     return first
 
 
-def _takes_candidate(ctx: Context, case: GRUCase, sign: float, convs: List[Convention]) -> Optional[Failure]:
+def _takes_candidate(ctx: Context, case: GRUCase, sign: float, convs: List[Convention]) -> Verdict:
     """With z saturated the other way (h_t = n_t), the output must be the reference's in one of ``convs``."""
     take = _force(case, {"z": -sign * SATURATE}, ctx.bias)
     out = run(ctx, take)
     failure = contract_failure(take, out)
     if failure:
         return failure
-    dtypes = out_dtypes(take, out)
     how = _forced_text("z", -sign, ctx.bias)
-    failure = against_conventions(
+    verdict = against_conventions(
         ctx, "update_gate_saturation", take, out,
         lambda conv: f"with the update gate forced to take the candidate ({how}), every h_t must "
                      f"equal the candidate n_t ({_conv_text(conv)}).",
-        lambda conv: reference(take, conv, dtypes), conventions=convs,
+        conventions=convs,
     )
-    if failure is not None:
-        failure.extra["expected"] = "reference"
-    return failure
+    if isinstance(verdict, Failure) and verdict.property == "update_gate_saturation":
+        verdict.extra["expected"] = "reference"
+    return verdict
 
 
 def _forced_text(gate: str, sign: float, bias: bool) -> str:
@@ -328,6 +394,12 @@ def _reset_gate_zero(ctx: Context, case: GRUCase) -> Optional[Failure]:
     return first
 
 
+def _between_runs(ctx: Context, case: GRUCase, dtypes: Tuple[Any, ...]) -> Allowed:
+    """What two runs of a correct function on (rearranged) inputs of ``case`` may differ by: twice the
+    rounding the case allows against the reference (each run rounds on its own)."""
+    return reference(ctx, case, ctx.primary, dtypes).allowed_hs.scaled(2.0)
+
+
 def _batch_rows_independent(ctx: Context, case: GRUCase) -> Optional[Failure]:
     out = run(ctx, case)
     failure = contract_failure(case, out)
@@ -339,8 +411,8 @@ def _batch_rows_independent(ctx: Context, case: GRUCase) -> Optional[Failure]:
     failure = contract_failure(flipped, out_f)
     if failure:
         return failure
-    rtol, atol = ctx.tolerance(*out_dtypes(case, out), *out_f.dtypes)
-    mm = compare("hs", out_f.states, out.states[perm].astype(np.float64), rtol, atol)
+    allowed = _between_runs(ctx, case, out_dtypes(case, out) + tuple(out_f.dtypes))
+    mm = compare_allowed("hs", out_f.states, out.states[perm].astype(np.float64), allowed.part(perm))
     if mm is None:
         # A mixing that is symmetric in the rows survives any reordering: row 0 alone shows it.
         alone = GRUCase(case.x[:1], case.h0[:1], case.params)
@@ -348,22 +420,26 @@ def _batch_rows_independent(ctx: Context, case: GRUCase) -> Optional[Failure]:
         failure = contract_failure(alone, out_a)
         if failure:
             return failure
-        mm = compare("hs", out_a.states, out.states[:1].astype(np.float64), rtol, atol)
+        mm = compare_allowed("hs", out_a.states, out.states[:1].astype(np.float64), allowed.part(slice(0, 1)))
         if mm is None:
             return None
-        return Failure(
+        failure = Failure(
             "batch_rows_independent",
             "running batch row 0 alone gave another result than running it within the batch: row b of hs "
             "must depend only on row b of x and h0 ('expected' is row 0 of the batch's hs, 'got' row 0 run "
             "alone, as B = 1).", case, got=out_a.states, expected=out.states[:1], mismatch=mm,
         )
-    return Failure(
+        failure.extra["allowed"] = allowed.part(slice(0, 1))
+        return failure
+    failure = Failure(
         "batch_rows_independent",
         "reversing the order of the batch rows changed the results beyond reordering them: "
         "row b of hs must depend only on row b of x and h0 ('expected' is hs with its rows "
         "reversed, 'got' is hs of the reversed batch).",
         case, got=out_f.states, expected=out.states[perm], mismatch=mm,
     )
+    failure.extra["allowed"] = allowed.part(perm)
+    return failure
 
 
 def _final_state_is_last(ctx: Context, case: GRUCase) -> Verdict:
@@ -417,27 +493,27 @@ def _inputs_unchanged(ctx: Context, case: GRUCase) -> Optional[Failure]:
     return inputs_unchanged(ctx, case, run)
 
 
+_EMPTY_HINTS = (
+    "What does your function return when x has no time steps?",
+    "With T = 0, hs has shape (B, 0, H) and h_T = h0. np.stack([]) and torch.cat([]) raise on an empty list.",
+    "Allocate hs = np.zeros((B, T, H), dtype=x.dtype) and fill it, or return "
+    "np.zeros((B, 0, H), dtype=x.dtype) when T == 0.",
+)
+
+
 def _empty_sequence(ctx: Context, case: GRUCase) -> Optional[Failure]:
     out = run(ctx, case)
+    # Only a finding special to T = 0 belongs here: if one step fails the same way,
+    # it is the output contract that is broken.
+    one = GRUCase(np.zeros((case.B, 1, case.D), dtype=case.x.dtype), case.h0, case.params)
+    out_one = run(ctx, one)
+    if out_one.error is not None:
+        return contract_failure(one, out_one)
     if out.error is not None:
-        # Only a failure that is special to T = 0 belongs here: if one step fails the
-        # same way, it is the output contract that is broken.
-        one = GRUCase(np.zeros((case.B, 1, case.D), dtype=case.x.dtype), case.h0, case.params)
-        out_one = run(ctx, one)
-        if out_one.error is not None:
-            return contract_failure(one, out_one)
-        failure = contract_failure(case, out, where=", with T = 0 (an empty sequence),")
-        assert failure is not None
-        if failure.property == "output_contract":
-            failure.property, failure.kind = "empty_sequence", "edge"
-            failure.hints = (
-                "What does your function return when x has no time steps?",
-                "SPEC: T = 0 gives hs of shape (B, 0, H) and h_T = h0. np.stack([]) and torch.cat([]) "
-                "raise on an empty list.",
-                "Allocate hs = np.zeros((B, T, H), dtype=x.dtype) and fill it, or return "
-                "np.zeros((B, 0, H), dtype=x.dtype) when T == 0.",
-            )
-        return failure
+        return empty_sequence_failure(case, out, _EMPTY_HINTS)
+    changed = dtype_at_empty(case, out.dtypes, out_one.dtypes)
+    if changed is not None:
+        return changed
     if out.h_T is None:
         return None
     rtol, atol = ctx.tolerance(*out_dtypes(case, out))
@@ -475,23 +551,27 @@ def _accepts_h0_none(ctx: Context, case: GRUCase) -> Optional[Failure]:
             f"{name}=None it {what_the_function_did(with_none.error)}",
             zero, kind="edge", warning=True,
             hints=(f"What does your function do when {name} is None?",
-                   f"SPEC: {name} may be None, meaning zeros of shape (B, H).",
+                   f"The contract: {name} may be None, meaning zeros of shape (B, H).",
                    f"Start with: if {name} is None: {name} = np.zeros((x.shape[0], params.H), "
                    f"dtype=x.dtype)"),
         )
-    rtol, atol = ctx.tolerance(*out_dtypes(zero, with_none), *with_zeros.dtypes)
-    mm = compare("hs", with_none.states, with_zeros.states.astype(np.float64), rtol, atol)
+    allowed = _between_runs(ctx, zero, out_dtypes(zero, with_none) + tuple(with_zeros.dtypes))
+    mm = compare_allowed("hs", with_none.states, with_zeros.states.astype(np.float64), allowed, equal_nan=True)
+    used = allowed
     if mm is None and with_none.h_T is not None and with_zeros.h_T is not None:
-        mm = compare("h_T", with_none.h_T, with_zeros.h_T.astype(np.float64), rtol, atol)
+        used = reference(ctx, zero, ctx.primary, out_dtypes(zero, with_none)).allowed_hT.scaled(2.0)
+        mm = compare_allowed("h_T", with_none.h_T, with_zeros.h_T.astype(np.float64), used, equal_nan=True)
     if mm is None:
         return None
-    return Failure(
+    failure = Failure(
         "accepts_h0_none",
         f"{name}=None must mean zeros, but the result differs from the run with {name} = zeros "
         f"('expected' is the run from zeros, 'got' the run from None).",
         zero, got=with_none.states if mm.name == "hs" else with_none.h_T,
         expected=with_zeros.states if mm.name == "hs" else with_zeros.h_T, mismatch=mm, kind="value",
     )
+    failure.extra["allowed"] = used
+    return failure
 
 
 def _square(case: GRUCase) -> Optional[GRUCase]:
@@ -524,8 +604,11 @@ def _dtype_preserved_in(ctx: Context, case: GRUCase) -> Optional[Failure]:
     wrong = [d for d in out.dtypes if d != case.dtype]
     if not wrong:
         return None
-    effect = ("memory and time double, and the caller's float32 pipeline silently upcasts"
-              if case.dtype == np.float32 else "precision drops to float32's (about 1e-7 relative)")
+    least = min(wrong, key=lambda d: np.dtype(d).itemsize)
+    if np.dtype(least).itemsize > case.dtype.itemsize:
+        effect = f"memory and time grow, and the caller's {case.dtype} pipeline silently upcasts"
+    else:
+        effect = (f"precision drops to {least}'s (about {float(np.finfo(least).eps):.0e} relative)")
     return Failure(
         "dtype_preserved",
         f"{case.dtype} inputs came back as {', '.join(str(d) for d in wrong)}: {effect}. The contract is "
@@ -600,6 +683,37 @@ def properties(bias: bool = True, sizes: Sizes = SIZES["dev"]) -> Tuple[Property
         Property("dtype_preserved", "returns float32 for float32 input and float64 for float64",
                  ordinary, _dtype_preserved, examples_share=0.25, kind="contract"),
     )
+
+
+#: What a property says of a step function fn(x_t, h_prev, params) -> h_t (folded over time by the check).
+_STEP_DESCRIPTIONS = {
+    "output_contract": "returns h_t (B, H) as a float array at every step, without raising or hanging",
+    "inputs_unchanged": "leaves x_t, h_prev and every parameter array unmodified",
+    "accepts_h0_none": "accepts h_prev=None as zeros",
+}
+#: Properties that say nothing of a step function: it is never called with T = 0 and returns no h_T.
+NOT_FOR_STEPS = ("empty_sequence", "final_state_is_last")
+
+
+#: Properties that need an initial state other than zeros (left out for no_initial_state).
+NEED_H0 = ("reset_gate_zero", "accepts_h0_none")
+
+
+def zero_h0_form(props: Tuple[Property, ...]) -> Tuple[Property, ...]:
+    """``props`` for a function that takes no initial state: every case has h0 = 0, and the properties that
+    need another one are left out."""
+    return tuple(dataclasses.replace(p, strategy=p.strategy.map(_with_zero_h0))
+                 for p in props if p.name not in NEED_H0)
+
+
+def _with_zero_h0(case: Any) -> Any:
+    return case.with_array("h0", np.zeros_like(case.h0))
+
+
+def step_form(props: Tuple[Property, ...]) -> Tuple[Property, ...]:
+    """``props`` as they apply to a step function: worded for x_t and h_prev, without those that cannot apply."""
+    return tuple(dataclasses.replace(p, description=_STEP_DESCRIPTIONS.get(p.name, p.description))
+                 for p in props if p.name not in NOT_FOR_STEPS)
 
 
 def property_names() -> List[str]:

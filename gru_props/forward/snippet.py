@@ -7,7 +7,7 @@ from typing import Any, List, Optional
 
 from gru_props.engine.conventions import Convention
 from gru_props.engine.model import Context, Failure
-from gru_props.engine.snippet import array_code, close_code, import_lines, params_code
+from gru_props.engine.snippet import array_code, close_code, import_lines, params_code, tolerance_code
 
 
 def reference_code(conv: Convention, x: str = "x", h0: str = "h0", p: str = "params") -> List[str]:
@@ -19,21 +19,6 @@ def reference_code(conv: Convention, x: str = "x", h0: str = "h0", p: str = "par
     lines.append(f"hs_ref, hT_ref = level1.gru_forward({x}.astype(np.float64), {h0}.astype(np.float64), "
                  f"p64, reset_after={conv.reset_after})")
     return lines
-
-
-def slack_code(conv: Convention, x: str = "x", h0: str = "h0", p: str = "params") -> List[str]:
-    """Lines computing ``slack``: how far float32 rounding moves our own tiers (as the check does)."""
-    p32 = f"{p}.astype(np.float32)"
-    if conv.chung:
-        p32 = f"{p}.replace(W_z=-{p}.W_z, U_z=-{p}.U_z, b_z=-{p}.b_z).astype(np.float32)"
-    return [
-        "# float32 is involved: allow 4x the drift of our own tiers run in float32 (as the check does)",
-        "slack = np.zeros_like(hs_ref)",
-        "for tier in (level1, level3):",
-        f"    hs32, _ = tier.gru_forward({x}.astype(np.float32), {h0}.astype(np.float32), {p32}, "
-        f"reset_after={conv.reset_after})",
-        "    slack = np.maximum(slack, 4 * np.abs(hs32.astype(np.float64) - hs_ref))",
-    ]
 
 
 # ----------------------------------------------------------------- forward
@@ -67,8 +52,12 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     body: List[str] = []
     prop = failure.property
     mm = failure.mismatch
-    rtol, atol = (mm.rtol, mm.atol) if mm is not None else ctx.tolerance(case.dtype)
-    low = mm is not None and (case.dtype.itemsize < 8 or "float32" in str(failure.extra.get("dtypes", "")))
+    tol_lines, rtol, atol, slack, judged = tolerance_code(
+        failure.extra.get("allowed"), (mm.rtol, mm.atol) if mm is not None else ctx.tolerance(case.dtype))
+
+    def close(got: str, expected: str) -> List[str]:
+        return tol_lines + close_code(got, expected, rtol, atol, slack, judged)
+
     if prop == "deterministic" or failure.diagnosis == "nondeterministic":
         other = ("fn(x_o[:, 0], h0_o, p_o)" if step else "fn(x_o, h0_o, p_o)")
         body += ["first, _ = run(x, h0)",
@@ -82,32 +71,29 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
     elif prop in ("matches_reference", "matches_reference_at_extremes") or (
             prop == "update_gate_saturation" and failure.extra.get("expected") == "reference"):
         body += ["hs, h_T = run(x, h0)"] + reference_code(conv)
-        if failure.extra.get("low_precision", low):
-            body += slack_code(conv)
-        slack = "slack" if failure.extra.get("low_precision", low) else None
         if mm is not None and mm.name == "h_T":
-            body += close_code("h_T", "hT_ref", rtol, atol, "slack[:, -1]" if slack else None)
+            body += close("h_T", "hT_ref")
         else:
-            body += close_code("hs", "hs_ref", rtol, atol, slack)
+            body += close("hs", "hs_ref")
     elif prop == "update_gate_saturation":
         body += ["hs, h_T = run(x, h0)",
                  "expected = np.repeat(h0[:, None, :].astype(np.float64), x.shape[1], axis=1)  "
                  "# a saturated 'keep' gate: every h_t is h0"]
-        body += close_code("hs", "expected", rtol, atol, None)
+        body += close("hs", "expected")
     elif prop == "reset_gate_zero":
         body += ["hs_a, _ = run(x, h0)",
                  "hs_b, _ = run(x, np.where(h0 >= 0, h0 - 1, h0 + 1).astype(h0.dtype))  # another h0",
                  "expected = np.asarray(hs_a, dtype=np.float64)"]
-        body += close_code("hs_b", "expected", rtol, atol, None)
+        body += close("hs_b", "expected")
     elif prop == "batch_rows_independent":
         if "alone" in failure.message:
             body += ["hs, _ = run(x, h0)", "hs_alone, _ = run(x[:1], h0[:1])  # batch row 0 on its own",
                      "expected = np.asarray(hs, dtype=np.float64)[:1]"]
-            body += close_code("hs_alone", "expected", rtol, atol, None)
+            body += close("hs_alone", "expected")
         else:
             body += ["hs, _ = run(x, h0)", "hs_flipped, _ = run(x[::-1], h0[::-1])",
                      "expected = np.asarray(hs, dtype=np.float64)[::-1]"]
-            body += close_code("hs_flipped", "expected", rtol, atol, None)
+            body += close("hs_flipped", "expected")
     elif prop == "final_state_is_last":
         body += ["hs, h_T = run(x, h0)", "expected = np.asarray(hs, dtype=np.float64)[:, -1]"]
         body += close_code("h_T", "expected", rtol, atol, None)
@@ -128,7 +114,7 @@ def forward_snippet(fn: Any, step: bool, ctx: Context, failure: Failure) -> Opti
         body += ["hs_zeros, hT_zeros = run(x, np.zeros_like(h0))",
                  "hs_none, hT_none = run(x, None)  # None must mean zeros",
                  "expected = np.asarray(hs_zeros, dtype=np.float64)"]
-        body += close_code("hs_none", "expected", rtol, atol, None)
+        body += close("hs_none", "expected")
     elif prop == "dtype_preserved":
         body += ["hs, h_T = run(x, h0)",
                  "assert np.asarray(hs).dtype == x.dtype, (np.asarray(hs).dtype, x.dtype)",

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, List, Optional, Tuple
+import functools
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
 from gru_props.core.params import GRUParams
-from gru_props.engine.calls import CallResult
-from gru_props.engine.subject import NotAFloatArray, UserFunction, as_float_array, first_mutation, writable_params
+from gru_props.engine.subject import (
+    NotAFloatArray,
+    UserFunction,
+    as_float_array,
+    call_and_convert,
+    first_mutation,
+    writable_params,
+)
 from gru_props.forward.case import GRUCase
 
 
@@ -37,6 +44,7 @@ class Outcome:
     mutated: Optional[str] = None
     read_only_write: bool = False
     dtypes: Tuple[np.dtype, ...] = ()  # dtypes of the arrays returned
+    raised: bool = False  # the function raised (rather than returning something unusable)
 
     @property
     def states(self) -> np.ndarray:
@@ -72,10 +80,14 @@ class Subject(UserFunction):
             out.mutated = _find_mutation(case, x, h0, params)
         return out
 
-    def _invoke(self, warned: List[str], *args: Any) -> CallResult:
-        result = self.caller.call(self.fn, *args)
+    def _invoke(self, warned: List[str], convert: Callable[[Any], Outcome], *args: Any) -> Outcome:
+        """Call the function and convert what it returned, both in the worker under the time limit
+        (a blocking ``__array__`` cannot hang the check)."""
+        result = self.caller.call(call_and_convert, self.fn, args, convert, _unreadable)
         warned.extend(result.warnings)
-        return result
+        if result.error is not None:
+            return Outcome(error=result.error, read_only_write=result.wrote_read_only, raised=True)
+        return result.value
 
     def _forward(self, case: GRUCase, x: np.ndarray, h0: Optional[np.ndarray], params: GRUParams,
                  warned: List[str]) -> Outcome:
@@ -85,57 +97,66 @@ class Subject(UserFunction):
             states: List[np.ndarray] = []
             dtypes: List[np.dtype] = []
             for t in range(T):
-                result = self._invoke(warned, x[:, t, :], h, params)
-                if result.error is not None:
-                    return Outcome(error=result.error, read_only_write=result.wrote_read_only)
-                if isinstance(result.value, tuple):
-                    return Outcome(error=(
-                        f"returned a tuple of {len(result.value)} items at step t={t}; with step=True the function "
-                        "returns h_t (B, H) alone. A step that returns (h_t, cache), CS231n style, can be checked "
-                        "as lambda x_t, h, p: step(x_t, h, p)[0]."))
-                try:
-                    arr = as_float_array(result.value, f"the value returned at step t={t}")
-                except NotAFloatArray as exc:
-                    return Outcome(error=str(exc))
-                if arr.shape != (B, H):
-                    return Outcome(error=f"the value returned at step t={t} has shape {arr.shape}; expected h_t "
-                                         f"of shape (B, H) = ({B}, {H}).")
+                out = self._invoke(warned, functools.partial(_step_output, B=B, H=H, t=t), x[:, t, :], h, params)
+                if out.error is not None:
+                    return out
+                arr = out.states
                 dtypes.append(arr.dtype)
                 # The next step gets a private copy, so a step that writes into
                 # h_prev cannot corrupt the recorded states.
-                states.append(arr.copy())
+                states.append(arr)
                 h = arr.copy()
             dtype = np.result_type(*dtypes) if dtypes else case.h0.dtype
             hs = np.stack(states, axis=1) if states else np.zeros((B, 0, H), dtype=dtype)
             return Outcome(hs=hs, h_T=None, dtypes=tuple(dict.fromkeys(dtypes)))
-        result = self._invoke(warned, x, h0, params)
-        if result.error is not None:
-            return Outcome(error=result.error, read_only_write=result.wrote_read_only)
-        value = result.value
-        h_T: Optional[np.ndarray] = None
-        try:
-            if isinstance(value, tuple):
-                if len(value) != 2:
-                    return Outcome(error=f"returned a tuple of {len(value)} items; expected hs or (hs, h_T).")
-                hs = as_float_array(value[0], "hs (the first returned item)")
-                h_T = as_float_array(value[1], "h_T (the second returned item)")
-            elif isinstance(value, list) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
-                return Outcome(error="returned a list of two arrays; return the tuple (hs, h_T) instead "
-                                     "(return hs, h_T), or hs alone.")
-            else:
-                hs = as_float_array(value, "the returned value")
-        except NotAFloatArray as exc:
-            return Outcome(error=str(exc))
-        if hs.shape != (B, T, H):
-            hint = ""
-            if hs.shape == (T, B, H) and B != T:
-                hint = (" It looks time-major (T, B, H); gru_props is batch-first: transpose it, or "
-                        "wrap your function with gru_props.adapters.time_major.")
-            return Outcome(error=f"hs has shape {hs.shape}; expected (B, T, H) = ({B}, {T}, {H}).{hint}")
-        if h_T is not None and h_T.shape != (B, H):
-            return Outcome(error=f"h_T has shape {h_T.shape}; expected (B, H) = ({B}, {H}).")
-        returned = (hs.dtype,) if h_T is None else tuple(dict.fromkeys((hs.dtype, h_T.dtype)))
-        return Outcome(hs=hs.copy(), h_T=None if h_T is None else h_T.copy(), dtypes=returned)
+        return self._invoke(warned, functools.partial(_sequence_output, B=B, T=T, H=H), x, h0, params)
+
+
+def _unreadable(text: str) -> Outcome:
+    return Outcome(error=text)
+
+
+def _step_output(value: Any, B: int, H: int, t: int) -> Outcome:
+    if isinstance(value, tuple):
+        return Outcome(error=(
+            f"returned a tuple of {len(value)} items at step t={t}; with step=True the function "
+            "returns h_t (B, H) alone. A step that returns (h_t, cache), CS231n style, can be checked "
+            "as lambda x_t, h, p: step(x_t, h, p)[0]."))
+    try:
+        arr = as_float_array(value, f"the value returned at step t={t}")
+    except NotAFloatArray as exc:
+        return Outcome(error=str(exc))
+    if arr.shape != (B, H):
+        return Outcome(error=f"the value returned at step t={t} has shape {arr.shape}; expected h_t "
+                             f"of shape (B, H) = ({B}, {H}).")
+    return Outcome(hs=arr.copy(), dtypes=(arr.dtype,))
+
+
+def _sequence_output(value: Any, B: int, T: int, H: int) -> Outcome:
+    h_T: Optional[np.ndarray] = None
+    try:
+        if isinstance(value, tuple):
+            if len(value) != 2:
+                return Outcome(error=f"returned a tuple of {len(value)} items; expected hs or (hs, h_T).")
+            hs = as_float_array(value[0], "hs (the first returned item)")
+            h_T = as_float_array(value[1], "h_T (the second returned item)")
+        elif isinstance(value, list) and len(value) == 2 and all(hasattr(v, "shape") for v in value):
+            return Outcome(error="returned a list of two arrays; return the tuple (hs, h_T) instead "
+                                 "(return hs, h_T), or hs alone.")
+        else:
+            hs = as_float_array(value, "the returned value")
+    except NotAFloatArray as exc:
+        return Outcome(error=str(exc))
+    if hs.shape != (B, T, H):
+        hint = ""
+        if hs.shape == (T, B, H) and B != T:
+            hint = (" It looks time-major (T, B, H); gru_props is batch-first: transpose it, or "
+                    "wrap your function with gru_props.adapters.time_major.")
+        return Outcome(error=f"hs has shape {hs.shape}; expected (B, T, H) = ({B}, {T}, {H}).{hint}")
+    if h_T is not None and h_T.shape != (B, H):
+        return Outcome(error=f"h_T has shape {h_T.shape}; expected (B, H) = ({B}, {H}).")
+    returned = (hs.dtype,) if h_T is None else tuple(dict.fromkeys((hs.dtype, h_T.dtype)))
+    return Outcome(hs=hs.copy(), h_T=None if h_T is None else h_T.copy(), dtypes=returned)
 
 
 def _find_mutation(case: GRUCase, x: np.ndarray, h0: np.ndarray, params: GRUParams) -> Optional[str]:

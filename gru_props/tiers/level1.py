@@ -1,6 +1,6 @@
 """Level 1: the GRU written to be read, one equation per line.
 
-This tier mirrors the equations of the SPEC gate by gate, with one separate
+This tier mirrors the equations (README, 'The GRU, both conventions') gate by gate, with one separate
 weight matrix per gate and a plain loop over time. It is the reference the
 checker compares user implementations against: when in doubt, read this file.
 
