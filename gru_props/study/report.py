@@ -556,6 +556,14 @@ def curve_chung(result: StudyResult) -> List[str]:
     return _table(["cell", "here: params", "here: test NLL (median)", "Chung et al. 2014: JSB test NLL"], rows)
 
 
+def _task_grids(cfg: Dict) -> str:
+    grids = cfg.get("task_lrs") or {}
+    if not grids:
+        return ""
+    return " (" + "; ".join(f"{t}: {{{', '.join(_lr(v) for v in g)}}}" for t, g in grids.items()) + \
+        "; the others as stated)"
+
+
 def curve_markdown(result: StudyResult, *, heading_level: int = 2,
                    figures: Optional[Dict[str, str]] = None) -> str:
     """The curve experiment as Markdown: protocol, headline, per task the curve, the tables, the tests."""
@@ -582,7 +590,7 @@ def curve_markdown(result: StudyResult, *, heading_level: int = 2,
         f"form. Each run is scored at its best validation step: the parameters of its lowest validation loss "
         f"are kept and the test set scored on them. Learning rate per cell, budget and task: starting from "
         f"{{{', '.join(_lr(v) for v in cfg['lrs'])}}}, the rate with the lowest mean best validation loss over "
-        f"seeds; the grid {widen}. Trained with gru_props' own forward and backward passes (NumPy), "
+        f"seeds{_task_grids(cfg)}; the grid {widen}. Trained with gru_props' own forward and backward passes (NumPy), "
         f"every run on one BLAS thread.",
         "",
         "Headline: median test loss at the best validation step, budget by budget (smallest first), each cell "
