@@ -64,12 +64,18 @@ def _rows(T: int, B: int, D: int, H: int, dtype: np.dtype) -> np.ndarray:
 class RNNCache:
     """What ``rnn_forward`` computed, kept for ``rnn_backward``.
 
-    ::
+    A training step that would otherwise run the forward twice (once for the
+    loss, once inside the backward) runs it once::
 
+        import numpy as np
+        from gru_props.rnn import RNNCache, RNNParams, rnn_backward, rnn_forward
+
+        params = RNNParams.random(D=3, H=4, seed=0)
+        x, h0 = np.ones((2, 5, 3)), np.zeros((2, 4))
         cache = RNNCache()                       # once, before the loop
-        for step in range(steps):
+        for step in range(3):
             hs, h_T = rnn_forward(x, h0, params, cache=cache)
-            dhs = ...                            # the loss's gradient
+            dhs = hs - 0.5                       # the loss's gradient (here of 0.5 * |hs - 0.5|^2)
             dx, dh0, grads = rnn_backward(x, h0, params, dhs, None, cache=cache)
 
     Each forward given the cache overwrites it, reusing its buffers while B,

@@ -7,6 +7,7 @@
     gru-props study --experiment curve --out DIR --resume   # continue it after a stop
     gru-props study --experiment reversed --seeds 5 --out DIR
     gru-props study --from-json DIR/study.json.gz --out DIR   # re-render without training
+    gru-props study --experiment curve --dask tcp://scheduler:8786 --out DIR   # on a Dask cluster
 
 Writes into DIR: ``study.md`` (the command, the machine, the versions, the
 wall time, and per experiment the tables), the figures (the curve: one
@@ -27,6 +28,7 @@ when interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gzip
 import json
@@ -141,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="compare and reversed: GRU hidden size H (default 32; quick 16)")
     ap.add_argument("--jobs", type=_jobs, default=-1,
                     help="parallel runs (joblib n_jobs; default -1: every core; 1: in this process)")
+    ap.add_argument("--dask", default=None, metavar="ADDRESS",
+                    help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786), through "
+                         "joblib's Dask backend; its workers need gru_props[study]; here pip install "
+                         "\"gru_props[cluster]\"")
+    ap.add_argument("--dask-timeout", type=_positive("seconds"), default=30, metavar="SECONDS",
+                    help="how long to wait for the Dask scheduler (default 30)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the study whose run files are in DIR: finished runs are kept, not trained again")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -340,6 +348,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.resume:
         kept = sum(len(s.runs) for s in stores)
         print(f"resuming: {kept} finished run{'s' if kept != 1 else ''} kept from {args.out}", file=sys.stderr)
+    backend = contextlib.ExitStack()
+    if args.dask:
+        try:
+            import joblib
+            from distributed import Client
+        except ImportError:
+            print('gru-props study: --dask needs dask.distributed; install it with: pip install "gru_props[cluster]"',
+                  file=sys.stderr)
+            return 1
+        try:
+            client = backend.enter_context(Client(args.dask, timeout=args.dask_timeout))
+        except (OSError, TimeoutError, ValueError) as exc:
+            return _usage(f"--dask: cannot reach a Dask scheduler at {args.dask!r} ({exc}); give the address "
+                          f"it prints, e.g. tcp://host:8786.")
+        backend.enter_context(joblib.parallel_config(backend="dask"))
+        workers = len(client.scheduler_info().get("workers", {}))
+        print(f"running on the Dask cluster at {args.dask} ({workers} workers)", file=sys.stderr)
 
     old_term = signal.getsignal(signal.SIGTERM)
     try:
@@ -348,11 +373,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         old_term = None
     results = []
     try:
-        for cfg, store in zip(configs, stores):
-            res = run_study(cfg, n_jobs=args.jobs, progress=progress, store=store)
-            res.environment["date"] = datetime.date.today().isoformat()
-            results.append(res)
-    except KeyboardInterrupt as exc:
+        with backend:
+            for cfg, store in zip(configs, stores):
+                res = run_study(cfg, n_jobs=args.jobs, progress=progress, store=store)
+                res.environment["date"] = datetime.date.today().isoformat()
+                if args.dask:
+                    res.environment["jobs"] += " (Dask workers)"
+                results.append(res)
+    except KeyboardInterrupt:
         kept = sum(len(s.runs) for s in stores)
         where = ", ".join(s.path for s in stores if s.runs) or args.out
         print(f"\ngru-props study: interrupted; {kept} finished run{'s' if kept != 1 else ''} kept in {where}. "

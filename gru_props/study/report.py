@@ -200,10 +200,12 @@ def markdown(result: StudyResult, *, heading_level: int = 2, figure: Optional[st
     h = "#" * heading_level
     exp = cfg["experiment"]
     out = [f"{h} {title(result)}", ""]
-    if cfg.get("quick"):
-        out += ["**Quick mode: a smoke test of the machinery (few steps, 2 seeds, one learning rate). "
-                "These numbers are not evidence for or against either model.**", ""]
     seeds = cfg["seeds"]
+    if cfg.get("quick"):
+        n = len(seeds)
+        out += [f"**Quick mode: a smoke test of the machinery (few steps, {n} seed{'s' if n != 1 else ''}, "
+                f"{len(cfg['lrs'])} learning rate{'s' if len(cfg['lrs']) != 1 else ''}). "
+                "These numbers are not evidence for or against either model.**", ""]
     out += [
         f"Protocol: {len(seeds)} paired seeds (seed s fixes the initial weights, the training "
         f"batches and the validation and test sets, the same for every arm); batch {cfg['batch_size']}, "
@@ -467,8 +469,9 @@ def _curve_task_section(result: StudyResult, task: Task, h: str, figure: Optiona
     rows = []
     for p in points:
         grid = ", ".join(_lr(v) for v in p.grid)
-        flag = "" if not p.edge else (" **edge: lowest of grid**" if p.edge == "lowest" else
-                                      " **edge: highest of grid**" if p.edge == "highest" else " (one rate)")
+        flag = "" if not p.edge else (f" **edge: lowest of grid**{_edge_reason(cfg, p)}" if p.edge == "lowest" else
+                                      f" **edge: highest of grid**{_edge_reason(cfg, p)}" if p.edge == "highest"
+                                      else " (one rate)")
         row = [p.variant, _budget(p.budget), str(p.H), f"{p.n_params:,}", f"{_lr(p.lr)} [{grid}]{flag}",
                f"{_num(p.test_q[1], 3)} [{_num(p.test_range[0], 3)}–{_num(p.test_range[1], 3)}]"]
         if has_acc:
@@ -510,6 +513,20 @@ def _curve_task_section(result: StudyResult, task: Task, h: str, figure: Optiona
         rows.append([f"{a} vs {b}", per, f"{c.wins}/{c.losses}/{c.ties}", c.verdict])
     out += _table(["pair", "W/L/T per budget", "W/L/T all", "verdict"], rows) + [""]
     return out
+
+
+def _edge_reason(cfg: Dict, p) -> str:
+    """Why a choice at the edge of its grid was not widened further."""
+    if not cfg.get("widen"):
+        return " (grid not widened)"
+    from gru_props.study.runner import next_rate
+
+    lo, hi = cfg.get("lr_range", [1e-4, 1e-1])
+    direction = -1 if p.edge == "lowest" else +1
+    nxt = next_rate(p.lr, direction, p.grid)
+    if (direction < 0 and nxt < lo * (1 - 1e-9)) or (direction > 0 and nxt > hi * (1 + 1e-9)):
+        return f" (the next rate, {_lr(nxt)}, is beyond the widening's limit {_lr(lo if direction < 0 else hi)})"
+    return f" (after {cfg.get('max_rounds', 4)} widening rounds, the most allowed)"
 
 
 def _chorale_facts(task: Task) -> List[str]:

@@ -23,13 +23,18 @@ started again on the same store (``resume``) trains only what is missing.
 Ctrl-C stops the workers, keeps what finished and raises ``StudyInterrupted``.
 
 To spread the runs over a cluster, use joblib's Dask backend; nothing here
-changes::
+changes. With a real cluster, connect with ``Client("tcp://scheduler:8786")``
+(its workers need ``gru_props[study]`` installed); here a local one with two
+worker processes (``pip install "gru_props[cluster]"``)::
 
-    from dask.distributed import Client
     import joblib
-    client = Client("scheduler-address:8786")   # workers need gru_props[study] installed
-    with joblib.parallel_config(backend="dask"):  # or joblib.parallel_backend("dask")
-        result = run_study(study_config("curve"))
+    from distributed import Client, LocalCluster
+    from gru_props.study import run_study, study_config
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
+        with joblib.parallel_config(backend="dask"):   # joblib.parallel_backend("dask") before joblib 1.3
+            result = run_study(study_config("curve", quick=True, tasks=["adding20"]), progress=False)
+    assert len(result.runs) == 16 * 2   # 4 cells x 4 budgets x 2 seeds
 
 ``joblib``, ``tqdm`` and ``threadpoolctl`` come with the ``study`` extra
 (``pip install "gru_props[study]"``); without them ``run_study`` raises an
@@ -431,9 +436,9 @@ def _curve_config(*, quick: bool, seeds: Optional[int], tasks: Optional[Sequence
         names = ["adding20", "copy", "anbn", "chorales"]
         n_seeds, grid, default_budgets = 2, [1e-2], [250, 500, 1000, 2000]
         task_budgets: Dict[str, List[int]] = {"chorales": [1000, 2000, 4000, 8000]}
-        step_table = {"adding20": 150, "copy": 150, "anbn": 100}
+        step_table = {"adding20": 100, "copy": 100, "anbn": 60}
         batch = {"adding20": 32, "copy": 32, "anbn": 32, "chorales": 8}
-        epochs, patience = 6, None
+        epochs, patience = 4, None
         do_widen = False
         task_lrs: Dict[str, List[float]] = {}
         eval_every = 25
