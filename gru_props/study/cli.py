@@ -285,6 +285,15 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run ``gru-props study`` with ``argv`` (without the program name); returns the exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the runs (e.g. while the chorales are parsed) or after them
+        print("\ngru-props study: interrupted; nothing was lost (no run had started or all were kept).",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[List[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)

@@ -550,6 +550,36 @@ def _chorale_facts(task: Task) -> List[str]:
     return lines
 
 
+def curve_findings(result: StudyResult) -> List[str]:
+    """The differences the pooled sign tests detected (p < 0.05), task by task, and what the runs cannot show."""
+    from gru_props.study.analysis import ALPHA, _by_variant, curve_points, pooled_compare
+
+    found, none = [], []
+    for task in _tasks(result):
+        points = curve_points(result.runs, task.name)
+        for a, b in curve_pairs(list(_by_variant(points))):
+            c = pooled_compare(points, a, b)
+            n = c.wins + c.losses
+            if n and c.p < ALPHA:
+                win, lose = (a, b) if c.wins > c.losses else (b, a)
+                k = max(c.wins, c.losses)
+                found.append(f"* {task.name}: **{win}** below {lose} in {k} of {n} untied (budget, seed) pairs "
+                             f"(p = {c.p:.2g})")
+            else:
+                none.append(f"{task.name}: {a} vs {b}")
+    out = ["Detected (pooled sign test, p < 0.05):", ""] + (found or ["* nothing"]) + [""]
+    if none:
+        out += ["No difference detected: " + "; ".join(none) + ".", ""]
+    out += ["What these runs cannot show: one layer, small models (at most the largest budget), short training "
+            "(a fixed step or epoch budget per task, the same for every cell), one optimiser (Adam, clipping, "
+            "no weight noise or dropout), a learning rate tuned on a coarse ladder, and few seeds. The pooled "
+            "test's pairs share seeds across budgets, so they are not independent: read its p as a guide. At "
+            "equal parameters a step costs about the same arithmetic in every cell, but not the same number "
+            "of NumPy calls (the tanh RNN's fewest): time per step is in each run's ms_per_step, not "
+            "compared here."]
+    return out
+
+
 def curve_chung(result: StudyResult) -> List[str]:
     """Our chorales figures near 20k parameters beside Chung et al. 2014's (if the study ran the chorales)."""
     from gru_props.study.analysis import curve_points
@@ -617,6 +647,7 @@ def curve_markdown(result: StudyResult, *, heading_level: int = 2,
     out += curve_headline(result) + [""]
     out += ["Paired tests (the detail per task follows):", ""]
     out += curve_verdicts(result) + [""]
+    out += curve_findings(result) + [""]
     chung = curve_chung(result)
     if chung:
         out += ["Beside Chung et al. 2014 (JSB Chorales; their GRU's 8.54 read on paperswithcode, the tanh "

@@ -33,8 +33,9 @@ worker processes (``pip install "gru_props[cluster]"``)::
 
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster):
         with joblib.parallel_config(backend="dask"):   # joblib.parallel_backend("dask") before joblib 1.3
-            result = run_study(study_config("curve", quick=True, tasks=["adding20"]), progress=False)
-    assert len(result.runs) == 16 * 2   # 4 cells x 4 budgets x 2 seeds
+            config = study_config("curve", quick=True, tasks=["adding6"], budgets=[40, 80], steps=5, seeds=1)
+            result = run_study(config, progress=False)
+    assert len(result.runs) == 4 * 2   # 4 cells x 2 budgets x 1 seed x 1 learning rate
 
 ``joblib``, ``tqdm`` and ``threadpoolctl`` come with the ``study`` extra
 (``pip install "gru_props[study]"``); without them ``run_study`` raises an
