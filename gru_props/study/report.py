@@ -465,7 +465,8 @@ def _curve_task_section(result: StudyResult, task: Task, h: str, figure: Optiona
         head.append("solved")
     if task.name == "anbn":
         head.append("generalises to n (median)")
-    head.append("best step (median)")
+    per_epoch = evals if task.name == "chorales" else None
+    head.append("best epoch (median)" if per_epoch else "best step (median)")
     rows = []
     for p in points:
         grid = ", ".join(_lr(v) for v in p.grid)
@@ -480,11 +481,20 @@ def _curve_task_section(result: StudyResult, task: Task, h: str, figure: Optiona
             row.append(f"{p.solved}/{len(p.per_seed)}")
         if task.name == "anbn":
             row.append("–" if p.generalisation is None else f"{p.generalisation:g}")
-        row.append("–" if math.isnan(p.best_step) else f"{p.best_step:,.0f}")
+        if math.isnan(p.best_step):
+            row.append("–")
+        else:
+            row.append(f"{p.best_step / per_epoch:,.0f}" if per_epoch else f"{p.best_step:,.0f}")
         if p.diverged:
             row[-1] += f" ({p.diverged} diverged)"
         rows.append(row)
     out += _table(head, rows) + [""]
+    at_end = [r for r in _chosen_runs(result, task.name) if r.best_step is not None and r.best_step >= steps]
+    n_chosen = len(_chosen_runs(result, task.name))
+    if at_end:
+        out += [f"{len(at_end)} of the {n_chosen} runs above (each point's chosen rate) had their best validation "
+                f"score at the last step of the {'epoch' if per_epoch else 'step'} budget: still improving when "
+                f"the budget ran out, so their loss overstates what that cell would reach with longer training.", ""]
     levels = curve_levels(points, task)
     if levels:
         smallest = {v: by[v][0].n_params for v in variants}
@@ -527,6 +537,12 @@ def _edge_reason(cfg: Dict, p) -> str:
     if (direction < 0 and nxt < lo * (1 - 1e-9)) or (direction > 0 and nxt > hi * (1 + 1e-9)):
         return f" (the next rate, {_lr(nxt)}, is beyond the widening's limit {_lr(lo if direction < 0 else hi)})"
     return f" (after {cfg.get('max_rounds', 4)} widening rounds, the most allowed)"
+
+
+def _chosen_runs(result: StudyResult, task: str) -> List[RunResult]:
+    from gru_props.study.analysis import at_chosen_lr
+
+    return [r for r in at_chosen_lr([r for r in result.runs if r.task == task and r.budget is not None], "best")]
 
 
 def _chorale_facts(task: Task) -> List[str]:
