@@ -726,8 +726,8 @@ def plot_curve(result: StudyResult, task_name: str, path: str) -> str:
 
             n = count_parameters_trained(_CELL_OF[cell], D, H, K)
             ax.plot([n], [v], "x", color="black", ms=7, mew=1.5, label="Chung et al. 2014 (JSB)" if j == 0 else None)
-            ax.annotate(f"{cell} {v:.2f}", (n, v), textcoords="offset points", xytext=(5, (-12, 6, -3)[j]),
-                        fontsize=7)
+            offset = {"tanh RNN": (5, -10), "GRU": (6, -4), "LSTM": (-62, 2)}[cell]
+            ax.annotate(f"{cell} {v:.2f}", (n, v), textcoords="offset points", xytext=offset, fontsize=7)
     if task.threshold_loss is not None:
         ax.axhline(task.threshold_loss, color="black", lw=0.8, ls="--", label=f"threshold {task.threshold_loss:g}")
     ax.set_xscale("log")
