@@ -276,15 +276,20 @@ def load_chorales(subset: Optional[int] = None, step: float = 1.0, progress: boo
             raise ValueError(f"subset: expected a number of chorales from 10 to {len(names)}; got {subset!r}.")
         names = sorted(names, key=_sha)[:subset]
     full_path = _cache_file(step, version)
-    cached = _read_cache(full_path)
-    if cached is not None:
+    sub_path = full_path if subset is None else full_path.replace(".npz", f"-subset{subset}.npz")
+    # The full corpus's file first, then any subset's: subsets are nested (the N smallest hashes).
+    folder, stem = os.path.split(full_path)
+    try:
+        others = sorted(f for f in os.listdir(folder) if f.startswith(stem[:-4] + "-subset") and f.endswith(".npz"))
+    except OSError:
+        others = []
+    for path in [full_path] + [os.path.join(folder, f) for f in others]:
+        cached = _read_cache(path)
+        if cached is None:
+            continue
         index = {n: i for i, n in enumerate(cached[0])}
         if all(n in index for n in names):
             return _build(names, [cached[1][index[n]] for n in names], step, version)
-    sub_path = full_path if subset is None else full_path.replace(".npz", f"-subset{subset}.npz")
-    cached = _read_cache(sub_path) if subset is not None else None
-    if cached is not None and cached[0] == list(names):
-        return _build(names, cached[1], step, version)
     from music21 import corpus
 
     if progress:
