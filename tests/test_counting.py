@@ -187,7 +187,7 @@ def test_equal_budget_hidden_breaks_ties_towards_fewer_parameters():
 
 
 @pytest.mark.parametrize("call, exc, fragments", [
-    (lambda: count_parameters("rnn", 2, 3, "torch"), ValueError, ["cell", "'gru'", "'lstm'", "'rnn'"]),
+    (lambda: count_parameters("elman", 2, 3, "torch"), ValueError, ["cell", "'gru'", "'lstm'", "'rnn'", "'elman'"]),
     (lambda: count_parameters(3, 2, 3, "torch"), TypeError, ["cell", "string"]),
     (lambda: count_parameters("gru", 2, 3, "tensorflow"), ValueError, ["framework", "'keras'", "'tensorflow'"]),
     (lambda: count_parameters("gru", -1, 3, "torch"), ValueError, ["D", ">= 0", "-1"]),

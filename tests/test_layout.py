@@ -26,6 +26,7 @@ ALLOWED = {
                            "gru_props.forward"},
     "gru_props.adapters": {"gru_props.core"},
     "gru_props.lstm": {"gru_props.core"},
+    "gru_props.rnn": {"gru_props.core"},
 }
 
 

@@ -7,8 +7,10 @@ import dataclasses
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -19,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _needs_extra():
-    for name in ("joblib", "tqdm", "matplotlib"):
+    for name in ("joblib", "tqdm", "matplotlib", "threadpoolctl", "music21"):
         pytest.importorskip(name)
 
 
@@ -34,35 +36,42 @@ def quick_out(tmp_path_factory):
     return out
 
 
-def test_quick_mode_writes_the_table_and_figures(quick_out):
+CURVE_TASKS = ["adding20", "copy", "anbn", "chorales"]
+VARIANTS = ["GRU", "LSTM, forget bias 0", "LSTM, forget bias 1", "tanh RNN"]
+
+
+def _png(path):
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 10_000
+
+
+def test_quick_mode_writes_a_curve_figure_and_table_for_every_task(quick_out):
     files = sorted(os.listdir(quick_out))
     assert [f for f in files if f.endswith(".md")] == ["study.md"]
-    pngs = [f for f in files if f.endswith(".png")]
-    assert {"gru_vs_lstm.png", "reversed_interpolation.png"} <= set(pngs)
-    for f in pngs:
-        with open(quick_out / f, "rb") as fh:
-            head = fh.read(8)
-        assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(quick_out / f) > 10_000
-
-
-def test_quick_mode_table_content(quick_out):
+    assert {f"curve_{t}.png" for t in CURVE_TASKS} | {"reversed_interpolation.png"} <= set(files)
+    assert all(_png(quick_out / f) for f in files if f.endswith(".png"))
+    assert {"runs-curve.jsonl", "runs-reversed.jsonl", "study.json.gz"} <= set(files)
     md = (quick_out / "study.md").read_text(encoding="utf-8")
-    assert "Quick mode" in md and "not evidence" in md
     assert "Command: `gru-props study --quick" in md and "Machine:" in md and "Versions:" in md
-    rows = [line for line in md.splitlines() if line.startswith("| ")]
-    # a summary row per arm, naming GRU and LSTM, with a solve count "k/2"
-    gru = [r for r in rows if r.startswith("| GRU H=16 | 16 | 945 |")]
-    lstm = [r for r in rows if r.startswith("| LSTM equal budget, forget bias 1 | 14 | 967 |")]
-    assert gru and lstm
-    for r in gru + lstm:
-        cells = [c.strip() for c in r.strip("|").split("|")]
-        assert cells[4].split()[0] in ("0/2", "1/2", "2/2")
-    # exact parameter counts: GRU 3(DH + H^2) + 4H + readout, LSTM 4(DH + H^2 + H) + readout
-    assert "| adding20 | GRU H=16 | 16 | 928 | 960 | 17 | 945 |  |" in md
-    assert "| adding20 | LSTM equal budget, forget bias 0 | 14 | 952 | 1,008 | 15 | 967 | +2.3 % |" in md
-    # paired comparisons and the reversed experiment's exact-equivalence line
-    assert "GRU H=16 vs LSTM H=16, forget bias 0" in md
-    assert "sign test" in md
+    assert "Run time summed over runs" in md and "music21" in md
+    assert "**Quick mode: a smoke test of the machinery (2 seeds," in md and "not evidence" in md
+    sections = md.split("\n### ")
+    for task in CURVE_TASKS:
+        sec = next(s for s in sections if "![test " in s and f"curve_{task}.png" in s)
+        rows = [line for line in sec.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in VARIANTS]
+        points = [r for r in rows if r.split("|")[2].strip() in ("250", "500", "1k", "2k", "4k", "8k")]
+        assert len(points) == 16, task  # 4 cells x 4 budgets
+        for r in points:
+            cells = [c.strip() for c in r.strip("|").split("|")]
+            H, n = int(cells[2]), int(cells[3].replace(",", ""))
+            assert H >= 1 and n > 0 and "(one rate)" in cells[4]
+        assert "Parameters each cell needs to reach a test loss" in sec
+        assert "GRU vs LSTM, forget bias 0" in sec and "sign test" in sec
+    chorales = next(s for s in sections if s.startswith("Bach chorales"))
+    assert "train 36 chorales" in chorales and "valid 12 chorales" in chorales and "test 12 chorales" in chorales
+    assert "every key at p = 1/2" in chorales or "p = ½ 61.0" in chorales
+    assert "Chung et al. 2014" in md and "8.54" in md
+    # the reversed experiment's exact-equivalence line is still there
     assert '"standard" and "reversed, z negated at init" over all seeds: 0 ' in md
 
 
@@ -72,35 +81,259 @@ def test_quick_mode_json_round_trip(quick_out, tmp_path):
     with gzip.open(quick_out / "study.json.gz", "rt", encoding="utf-8") as f:
         data = json.load(f)
     exps = {e["config"]["experiment"]: e for e in data["experiments"]}
-    assert set(exps) == {"compare", "reversed"}
-    assert len(exps["compare"]["runs"]) == 5 * 2  # 5 arms x 1 learning rate x 2 seeds
+    assert set(exps) == {"curve", "reversed"}
+    assert len(exps["curve"]["runs"]) == 4 * 16 * 1 * 2  # tasks x arms x 1 learning rate x 2 seeds
     assert len(exps["reversed"]["runs"]) == 6 * 2
+    assert all(r["best_step"] is not None for r in exps["curve"]["runs"])
     assert main(["--from-json", str(quick_out / "study.json.gz"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "study.md").read_text() == (quick_out / "study.md").read_text()
+    assert _png(tmp_path / "curve_chorales.png")
 
 
-def test_usage_errors_and_help(tmp_path, capsys):
+def test_banner_tells_the_number_of_seeds(tmp_path):
+    _needs_extra()
+    from gru_props.study.cli import main
+
+    assert main(["--quick", "--seeds", "1", "--experiment", "curve", "--tasks", "adding6", "--budgets", "40,80",
+                 "--steps", "5", "--out", str(tmp_path), "--no-progress", "--jobs", "1"]) == 0
+    md = (tmp_path / "study.md").read_text()
+    assert "(1 seed, one learning rate" in md and "2 seeds" not in md
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--jobs", "0"], ["--jobs", "-1 (every core", "got 0"]),
+    (["--jobs", "-3"], ["--jobs", "got -3"]),
+    (["--lrs", "inf"], ["--lrs", "positive finite", "'inf'"]),
+    (["--lrs", "nan,1e-3"], ["--lrs", "'nan,1e-3'"]),
+    (["--lrs=-1e-3"], ["--lrs", "positive finite"]),
+    (["--seeds", "0"], ["--seeds", ">= 1", "got 0"]),
+    (["--steps", "ten"], ["--steps", "whole number", "'ten'"]),
+    (["--budgets", "1k,abc"], ["--budgets", "1000,3000,10k,30k", "'1k,abc'"]),
+    (["--budgets", "1k,1000"], ["--budgets", "distinct"]),
+    (["--experiment", "reversed", "--budgets", "1k"], ["--budgets", "only the curve", "--hidden"]),
+    (["--experiment", "curve", "--hidden", "8"], ["--hidden", "--budgets"]),
+    (["--tasks", "parity"], ["task", "chorales", "adding<T>", "'parity'"]),
+    (["--experiment", "nope"], ["--experiment", "'nope'"]),
+    (["--resume", "--from-json", "x.json"], ["--resume", "--from-json"]),
+])
+def test_bad_arguments_exit_2_before_any_training(args, fragments, tmp_path, capsys):
+    _needs_extra()
+    from gru_props.study.cli import main
+
+    out = tmp_path / "out"
+    assert main(args + ["--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    for f in fragments:
+        assert f in err, (f, err)
+    assert not list(out.glob("runs-*.jsonl")) if out.exists() else True  # nothing trained, nothing stored
+
+
+def test_unwritable_out_and_existing_runs_exit_2(tmp_path, capsys):
+    _needs_extra()
+    from gru_props.study.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--out: cannot write into the folder" in err and "writable folder" in err
+    def small(seeds="1"):
+        return ["--experiment", "curve", "--tasks", "adding6", "--budgets", "40", "--steps", "5", "--seeds", seeds,
+                "--lrs", "1e-2", "--no-widen", "--out", str(tmp_path / "s"), "--no-progress", "--jobs", "1"]
+
+    assert main(small()) == 0
+    capsys.readouterr()
+    assert main(small()) == 2  # a second start would overwrite the finished runs
+    assert "already holds runs" in capsys.readouterr().err
+    assert main(small("2") + ["--resume"]) == 2
+    assert "another configuration (differs in: seeds)" in capsys.readouterr().err
+    assert main(small() + ["--resume"]) == 0  # nothing left to train: the report again
+    assert "resuming: 4 finished runs kept" in capsys.readouterr().err
+
+
+def test_compare_experiment_counts_and_pairs(tmp_path):
+    # The round-2 comparison at one size is still there: exact parameter counts (GRU
+    # 3(DH + H^2) + 4H + readout, LSTM 4(DH + H^2 + H) + readout) and paired comparisons.
+    _needs_extra()
+    from gru_props.study.cli import main
+
+    assert main(["--quick", "--experiment", "compare", "--steps", "30", "--out", str(tmp_path), "--no-progress",
+                 "--jobs", "1"]) == 0
+    md = (tmp_path / "study.md").read_text(encoding="utf-8")
+    assert "| adding20 | GRU H=16 | 16 | 928 | 960 | 17 | 945 |  |" in md
+    assert "| adding20 | LSTM equal budget, forget bias 0 | 14 | 952 | 1,008 | 15 | 967 | +2.3 % |" in md
+    assert "GRU H=16 vs LSTM H=16, forget bias 0" in md and "sign test" in md
+    assert "(few steps, 2 seeds, 1 learning rate)" in md
+
+
+def test_help_and_from_json_errors(tmp_path, capsys):
     _needs_extra()
     from gru_props.study.cli import main
 
     assert main(["--help"]) == 0
-    assert "gru-props study" in capsys.readouterr().out
-    assert main(["--experiment", "nope"]) == 2
-    assert main(["--tasks", "parity", "--out", str(tmp_path)]) == 2
-    assert "adding50" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "gru-props study" in out and "--resume" in out and "--budgets" in out
     assert main(["--from-json", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+
+
+# ------------------------------------------------------- interruption, resume
+
+# Small enough to take seconds, big enough to be interrupted mid-way and to widen its grids
+# (its runs come in rounds that a resume must re-derive).
+SMALL = ["--experiment", "curve", "--tasks", "adding6", "--budgets", "60,200", "--steps", "20",
+         "--seeds", "1", "--no-progress", "--jobs", "2"]
+
+
+def _start(out, extra=()):
+    cmd = [sys.executable, "-m", "gru_props.study", *SMALL, "--out", str(out), *extra]
+    # A fresh session: the test can signal the study and its workers as a terminal would, and
+    # SIGINT reset to its default (a shell's background jobs inherit it ignored).
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _runs_in(path):
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return sum('"kind": "run"' in line for line in f)
+
+
+def _wait_for_runs(proc, path, n, timeout=90):
+    deadline = time.monotonic() + timeout
+    while _runs_in(path) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no runs written in time"
+        time.sleep(0.05)
+
+
+def _group_gone(pgid, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _report_without_times(folder):
+    text = (folder / "study.md").read_text()
+    skip = ("Command:", "Wall time:", "Run time summed", "Machine:")
+    return "\n".join(line for line in text.splitlines() if not line.startswith(skip))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    _needs_extra()
+    out = tmp_path_factory.mktemp("whole")
+    proc = _start(out)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return out
+
+
+def test_resume_after_a_kill_trains_only_the_rest_and_gives_the_same_report(uninterrupted, tmp_path):
+    runs = tmp_path / "runs-curve.jsonl"
+    proc = _start(tmp_path)
+    _wait_for_runs(proc, runs, 3)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: the study and its workers die at once
+    proc.communicate()
+    assert _group_gone(proc.pid)
+    kept = _runs_in(runs)
+    assert kept >= 3
+    assert not (tmp_path / "study.md").exists()
+    again = _start(tmp_path, ["--resume"])
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"resuming: {kept} finished runs kept" in err
+    total = _runs_in(uninterrupted / "runs-curve.jsonl")
+    assert _runs_in(runs) == total  # every run once: none trained twice, none missing
+    with open(runs) as f:
+        sittings = [json.loads(line)["sitting"] for line in f if '"kind": "sitting"' in line]
+    assert sittings[-1]["kept"] == kept and sittings[-1]["trained"] == total - kept
+    assert _report_without_times(tmp_path) == _report_without_times(uninterrupted)
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_what_finished(tmp_path):
+    runs = tmp_path / "runs-curve.jsonl"
+    proc = _start(tmp_path)
+    _wait_for_runs(proc, runs, 2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    kept = _runs_in(runs)
+    assert f"interrupted; {kept} finished runs kept in" in err and "--resume" in err
+    assert kept >= 2
+    assert _group_gone(proc.pid), "a worker outlived the interrupted study"
+    with open(runs) as f:
+        assert json.loads(f.read().splitlines()[-1])["sitting"]["interrupted"] is True
+
+
+# ------------------------------------------------------------------- dask
+
+
+def test_the_quick_study_gives_identical_results_on_a_dask_cluster(quick_out, tmp_path):
+    """The quick curve's chorales (the task whose data travels to the workers; the CLI test
+    below runs a synthetic task there) under joblib's Dask backend on a distributed.LocalCluster
+    of two worker processes: the same runs as the local quick study, number for number."""
+    _needs_extra()
+    pytest.importorskip("distributed")
+    import joblib
+    from distributed import Client, LocalCluster
+
+    from gru_props.study.cli import _compact
+    from gru_props.study.config import study_config
+    from gru_props.study.runner import run_study
+
+    cfg = study_config("curve", quick=True, tasks=["chorales"])
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster), joblib.parallel_config(backend="dask"):
+        result = run_study(cfg, n_jobs=-1, progress=False)
+    assert result.environment["jobs"] == "2"
+    with gzip.open(quick_out / "study.json.gz", "rt", encoding="utf-8") as f:
+        local = next(e for e in json.load(f)["experiments"] if e["config"]["experiment"] == "curve")
+    timing = ("ms_per_step", "wall_s")
+    want = {(r["task"], r["arm"], r["lr"], r["seed"]): {k: v for k, v in r.items() if k not in timing}
+            for r in local["runs"] if r["task"] == "chorales"}
+    got = {(r.task, r.arm, r.lr, r.seed): {k: v for k, v in _compact(dataclasses.asdict(r)).items()
+                                           if k not in timing} for r in result.runs}
+    assert len(got) == 16 * 2 and got.keys() == want.keys()
+    for key in want:
+        assert got[key] == want[key], key
+
+
+def test_cli_runs_on_a_dask_scheduler_and_refuses_a_dead_one(tmp_path, capsys):
+    _needs_extra()
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from gru_props.study.cli import main
+
+    small = ["--experiment", "curve", "--tasks", "adding6", "--budgets", "40,80", "--steps", "5", "--seeds", "1",
+             "--lrs", "1e-2", "--no-widen", "--no-progress"]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert main(small + ["--out", str(tmp_path / "d"), "--dask", cluster.scheduler_address]) == 0
+    err = capsys.readouterr().err
+    assert "running on the Dask cluster at" in err and "(2 workers)" in err
+    assert "parallel runs: 2 (Dask workers)" in (tmp_path / "d" / "study.md").read_text()
+    assert main(small + ["--out", str(tmp_path / "e"), "--dask", "tcp://127.0.0.1:9", "--dask-timeout", "2"]) == 2
+    assert "--dask: cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
 
 
 def test_missing_extra_gives_the_install_command(monkeypatch, tmp_path, capsys):
     from gru_props.study import runner
     from gru_props.study.cli import main
+    from gru_props.study.config import study_config
 
     monkeypatch.setitem(sys.modules, "joblib", None)  # import joblib now raises ImportError
     assert main(["--quick", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert 'pip install "gru_props[study]"' in err and "joblib" in err
     with pytest.raises(ImportError, match=r'pip install "gru_props\[study\]"'):
-        runner.run_study(runner.study_config("reversed", quick=True), progress=False)
+        runner.run_study(study_config("reversed", quick=True), progress=False)
 
 
 def test_core_and_study_import_without_the_extra():
@@ -125,7 +358,8 @@ def test_module_entry_point():
 
 def test_parallel_runs_equal_sequential_runs():
     _needs_extra()
-    from gru_props.study.runner import run_study, study_config
+    from gru_props.study.config import study_config
+    from gru_props.study.runner import run_study
 
     cfg = study_config("reversed", quick=True, steps=20, tasks=["adding6"])
     cfg.arms = cfg.arms[:2]
@@ -195,7 +429,7 @@ def test_generalisation_is_compared_higher_is_better():
 
 
 def test_the_committed_study_report_is_what_its_runs_render():
-    """docs/study/study.md must be the report of docs/study/study.json.gz (no hand edits, not stale)."""
+    """docs/study/study.md (round 2) must be the report of docs/study/study.json.gz (no hand edits, not stale)."""
     from gru_props.study.cli import FIGURES, _load, report_text
     from gru_props.study.runner import StudyResult
 
@@ -210,3 +444,34 @@ def test_the_committed_study_report_is_what_its_runs_render():
         assert f.read() == rendered
     for fig in FIGURES.values():
         assert os.path.getsize(os.path.join(folder, fig)) > 10_000
+
+
+def test_the_committed_curve_report_is_what_its_runs_render():
+    """docs/study/curve/study.md must be the report of its study.json.gz, and the full protocol:
+    four cells at four or more budgets per task, at least 5 paired seeds, every rate interior or flagged."""
+    from gru_props.study.analysis import curve_points
+    from gru_props.study.cli import _load, curve_figures, report_text
+    from gru_props.study.runner import StudyResult
+
+    folder = os.path.join(ROOT, "docs", "study", "curve")
+    path = os.path.join(folder, "study.json.gz")
+    if not os.path.exists(path):
+        pytest.fail("docs/study/curve/study.json.gz is missing: the full curve study has not been committed")
+    data = _load(path)
+    results = [StudyResult.from_json(e) for e in data["experiments"]]
+    assert [r.config["experiment"] for r in results] == ["curve"]
+    res = results[0]
+    assert len(res.config["seeds"]) >= 5 and not res.config["quick"] and res.config["widen"]
+    rendered = report_text(results, data["command"], float(data["total_s"]))
+    with open(os.path.join(folder, "study.md"), encoding="utf-8") as f:
+        md = f.read()
+    assert md == rendered
+    for task, fig in curve_figures(res).items():
+        assert os.path.getsize(os.path.join(folder, fig)) > 10_000
+        points = curve_points(res.runs, task)
+        assert {p.variant for p in points} == set(VARIANTS)
+        assert all(len({p.budget for p in points if p.variant == v}) >= 4 for v in VARIANTS)
+        assert all(len(p.per_seed) >= 5 for p in points)
+        for p in points:  # interior, or flagged in the report
+            assert p.edge == "" or "**edge:" in md
+    assert "chorales" in curve_figures(res)

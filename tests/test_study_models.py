@@ -153,8 +153,14 @@ def test_divergence_is_reported_not_raised():
 def test_arm_and_train_errors():
     with pytest.raises(ValueError, match="exactly one of H"):
         Arm("x", "gru")
-    with pytest.raises(ValueError, match="'gru' or 'lstm'"):
-        Arm("x", "rnn", H=3)
+    with pytest.raises(ValueError, match="'gru', 'lstm' or 'rnn'"):
+        Arm("x", "elman", H=3)
+    with pytest.raises(ValueError, match="tanh RNN has no gates"):
+        Arm("x", "rnn", H=3, forget_bias=1.0)
+    with pytest.raises(ValueError, match="exactly one of H"):
+        Arm("x", "rnn", H=3, budget=1000)
+    with pytest.raises(ValueError, match="budget: expected a parameter count"):
+        Arm("x", "gru", budget=0)
     with pytest.raises(ValueError, match="GRU options"):
         Arm("x", "lstm", H=3, interpolation="chung")
     with pytest.raises(ValueError, match="LSTM options"):

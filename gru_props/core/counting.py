@@ -1,5 +1,5 @@
-"""Parameter counts of one GRU or LSTM layer in each framework's layout, and
-the hidden size that matches a parameter budget.
+"""Parameter counts of one GRU, LSTM or tanh RNN layer in each framework's layout,
+and the hidden size that matches a parameter budget.
 
 One layer, one direction, D inputs, H hidden units (tested against the real
 layers in ``tests/test_counting.py``):
@@ -14,6 +14,10 @@ keras       3(DH + H²) + 6H,            4(DH + H²) + 4H             GRU: (2, 3
 onnx        3(DH + H²) + 6H             4(DH + H²) + 8H             B = [Wb, Rb]
 gru_props   3(DH + H²) + 4H             4(DH + H²) + 4H             GRUParams / LSTMParams
 ==========  ==========================  ==========================  =====================
+
+The tanh RNN (``cell="rnn"``: ``torch.nn.RNN``, ``keras.layers.SimpleRNN``,
+the ONNX ``RNN`` node, ``gru_props.rnn.RNNParams``) is one block: DH + H²
+plus 2H biases in torch and ONNX, H in Keras and gru_props.
 
 ``bias=False`` drops every bias term (torch ``bias=False``, Keras
 ``use_bias=False``, ONNX without ``B``; for gru_props the bias fields stay
@@ -32,7 +36,7 @@ import numpy as np
 
 __all__ = ["count_parameters", "equal_budget_hidden", "CELLS", "FRAMEWORKS"]
 
-CELLS = ("gru", "lstm")
+CELLS = ("gru", "lstm", "rnn")
 FRAMEWORKS = ("torch", "keras", "onnx", "gru_props")
 
 
@@ -61,16 +65,16 @@ def _check_bool(name: str, value: Any, meaning: str) -> bool:
 
 def _coefficients(cell: str, framework: str, reset_after: bool, bias: bool) -> Tuple[int, int]:
     """``(gates, biases_per_unit)``: the count is gates·(DH + H²) + biases_per_unit·H."""
-    gates = 3 if cell == "gru" else 4
+    gates = {"gru": 3, "lstm": 4, "rnn": 1}[cell]
     if not bias:
         return gates, 0
     if framework in ("torch", "onnx"):
         return gates, 2 * gates  # an input and a recurrent bias per gate
     if framework == "keras":
-        if cell == "lstm":
-            return gates, 4  # one bias (4H,)
+        if cell != "gru":
+            return gates, gates  # one bias per gate: LSTM (4H,), SimpleRNN (H,)
         return gates, 6 if reset_after else 3  # (2, 3H) or (3H,)
-    return gates, 4  # GRUParams: b_z, b_r, b_n, b_hn; LSTMParams: b_i, b_f, b_g, b_o
+    return gates, 4 if cell == "gru" else gates  # GRUParams: b_z, b_r, b_n, b_hn; LSTMParams: b_i..b_o; RNNParams: b
 
 
 def _validated(cell: Any, D: Any, framework: Any, reset_after: Any, bias: Any) -> Tuple[str, int, str, bool, bool]:
@@ -100,7 +104,7 @@ def count_parameters(
     """Trainable parameters of one GRU or LSTM layer, one direction.
 
     Args:
-        cell: ``"gru"`` or ``"lstm"``.
+        cell: ``"gru"``, ``"lstm"`` or ``"rnn"`` (the tanh RNN).
         D: input features (>= 0).
         H: hidden units (>= 1).
         framework: whose layout: ``"torch"`` (``nn.GRU``/``nn.LSTM``, also

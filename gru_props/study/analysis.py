@@ -3,10 +3,13 @@
 Plain NumPy and the standard library (no SciPy): the exact two-sided sign
 test is a binomial sum.
 
-* Learning rate: per (task, arm), the grid value with the lowest mean final
+* Learning rate: per (task, arm), the grid value with the lowest mean
   validation loss over seeds (a diverged run counts as +inf; ties go to the
-  smaller rate). The reported figures are that rate's runs, scored on the
-  test set, which the choice never saw.
+  smaller rate): the final validation loss (``score="final"``) or the
+  best one over the run (``score="best"``, the curve's scoring: each run
+  counts at its best validation step). The reported figures are that
+  rate's runs, scored on the test set (after the last step, or with the
+  parameters of the best validation step), which the choice never saw.
 * Paired comparison of arms A and B on a task: per seed (each arm at its own
   chosen rate), which reached the threshold in fewer steps (a run that never
   did is worse than any that did; both never: a tie) and which ended with
@@ -28,6 +31,13 @@ import numpy as np
 from gru_props.study.trainer import RunResult
 
 __all__ = [
+    "CurvePoint",
+    "PooledComparison",
+    "curve_points",
+    "params_needed",
+    "pooled_compare",
+    "needed_comparison",
+    "test_loss",
     "sign_test",
     "choose_lr",
     "ArmSummary",
@@ -75,25 +85,50 @@ def quantiles(values: Sequence[float]) -> Tuple[float, float, float]:
     return q(0.25), q(0.5), q(0.75)
 
 
-def _loss_key(r: RunResult) -> float:
+SCORES = ("final", "best")
+
+
+def _check_score(score: str) -> str:
+    if score not in SCORES:
+        raise ValueError(f"score: expected 'final' or 'best'; got {score!r}.")
+    return score
+
+
+def _loss_key(r: RunResult, score: str = "final") -> float:
+    if score == "best":
+        v = r.best_val_loss
+        return v if (v is not None and math.isfinite(v)) else math.inf
     return r.final_val_loss if (not r.diverged and math.isfinite(r.final_val_loss)) else math.inf
 
 
-def choose_lr(runs: Iterable[RunResult]) -> Dict[Tuple[str, str], float]:
-    """Per (task, arm): the learning rate with the lowest mean final validation loss over seeds."""
+def choose_lr(runs: Iterable[RunResult], score: str = "final") -> Dict[Tuple[str, str], float]:
+    """Per (task, arm): the learning rate with the lowest mean validation loss over seeds.
+
+    ``score``: "final" (after the last step) or "best" (each run's best validation loss).
+
+    Raises:
+        ValueError: an unknown score.
+    """
+    _check_score(score)
     table: Dict[Tuple[str, str], Dict[float, List[float]]] = {}
     for r in runs:
-        table.setdefault((r.task, r.arm), {}).setdefault(r.lr, []).append(_loss_key(r))
+        table.setdefault((r.task, r.arm), {}).setdefault(r.lr, []).append(_loss_key(r, score))
     chosen = {}
     for key, by_lr in table.items():
         chosen[key] = min(sorted(by_lr), key=lambda lr: (float(np.mean(by_lr[lr])), lr))
     return chosen
 
 
-def at_chosen_lr(runs: Sequence[RunResult]) -> List[RunResult]:
+def at_chosen_lr(runs: Sequence[RunResult], score: str = "final") -> List[RunResult]:
     """The runs made at their arm's chosen learning rate."""
-    chosen = choose_lr(runs)
+    chosen = choose_lr(runs, score)
     return [r for r in runs if chosen[(r.task, r.arm)] == r.lr]
+
+
+def test_loss(r: RunResult, score: str = "final") -> float:
+    """The run's test loss at ``score`` ("final" or "best"); inf for a run without one."""
+    v = r.best_test_loss if score == "best" else (math.nan if r.diverged else r.test_loss)
+    return v if (v is not None and math.isfinite(v)) else math.inf
 
 
 @dataclasses.dataclass
@@ -233,3 +268,230 @@ def compare(runs: Sequence[RunResult], task: str, a: str, b: str, metric: str) -
     losses = sum((x < y) if higher else (x > y) for _, x, y in pairs)
     ties = len(pairs) - wins - losses
     return Comparison(task, a, b, metric, pairs, wins, losses, ties, sign_test(wins, losses))
+
+
+# ---------------------------------------------------------------- the curve
+@dataclasses.dataclass
+class CurvePoint:
+    """One cell variant at one parameter budget on one task, at its chosen learning rate.
+
+    ``grid``: every rate this (task, arm) ran, ascending; ``edge``: "" when
+    the chosen rate is interior, else "lowest" or "highest" (of the grid);
+    ``per_seed``: seed -> test loss at the run's best validation step (inf
+    for a run without one); ``test_q`` / ``test_range``: quartiles and range
+    of those; ``accuracy``: median test accuracy at the best step (None for
+    regression and the chorales); ``solved``: runs whose validation curve
+    reached the task's threshold; ``generalisation``: a^n b^n, median length
+    generalisation at the best step; ``best_step``: median best validation
+    step; ``run_s``: the runs' wall time added up.
+    """
+
+    task: str
+    variant: str
+    budget: int
+    arm: str
+    cell: str
+    H: int
+    n_params: int
+    lr: float
+    grid: List[float]
+    edge: str
+    per_seed: Dict[int, float]
+    test_q: Tuple[float, float, float]
+    test_range: Tuple[float, float]
+    accuracy: Optional[float]
+    solved: int
+    generalisation: Optional[float]
+    best_step: float
+    diverged: int
+    run_s: float
+
+
+def curve_points(runs: Sequence[RunResult], task: str) -> List[CurvePoint]:
+    """Every (variant, budget) point of ``task``, each arm at its chosen rate (scored at the best step),
+    ordered by variant (first seen) and budget.
+
+    Raises:
+        ValueError: no curve runs (runs with a budget) on ``task``.
+    """
+    mine = [r for r in runs if r.task == task and r.budget is not None]
+    if not mine:
+        raise ValueError(f"curve_points: no runs with a parameter budget on task {task!r}.")
+    chosen = choose_lr(mine, "best")
+    by_arm: Dict[str, List[RunResult]] = {}
+    for r in mine:
+        by_arm.setdefault(r.arm, []).append(r)
+    variants: List[str] = []
+    for r in mine:
+        if r.group not in variants:
+            variants.append(r.group)
+    points = []
+    for arm, rs in by_arm.items():
+        lr = chosen[(task, arm)]
+        grid = sorted({r.lr for r in rs})
+        at = sorted((r for r in rs if r.lr == lr), key=lambda r: r.seed)
+        per_seed = {r.seed: test_loss(r, "best") for r in at}
+        vals = list(per_seed.values())
+        accs = [r.best_test_accuracy for r in at if r.best_test_accuracy is not None]
+        gens = [r.best_generalisation for r in at if r.best_generalisation is not None]
+        steps = [r.best_step for r in at if r.best_step is not None]
+        if len(grid) == 1:
+            edge = "single rate"
+        elif lr == grid[0]:
+            edge = "lowest"
+        elif lr == grid[-1]:
+            edge = "highest"
+        else:
+            edge = ""
+        points.append(CurvePoint(
+            task=task, variant=at[0].group, budget=int(at[0].budget or 0), arm=arm, cell=at[0].cell, H=at[0].H,
+            n_params=at[0].n_params, lr=lr, grid=grid, edge=edge, per_seed=per_seed,
+            test_q=quantiles(vals), test_range=(min(vals), max(vals)),
+            accuracy=float(statistics.median(accs)) if accs else None,
+            solved=sum(r.solved for r in at),
+            generalisation=float(statistics.median(gens)) if gens else None,
+            best_step=float(statistics.median(steps)) if steps else math.nan,
+            diverged=sum(r.diverged for r in at), run_s=float(sum(r.wall_s for r in rs)),
+        ))
+    points.sort(key=lambda p: (variants.index(p.variant), p.budget))
+    return points
+
+
+def _by_variant(points: Sequence[CurvePoint]) -> Dict[str, List[CurvePoint]]:
+    out: Dict[str, List[CurvePoint]] = {}
+    for p in points:
+        out.setdefault(p.variant, []).append(p)
+    for v in out.values():
+        v.sort(key=lambda p: p.budget)
+    return out
+
+
+#: params_needed's marker for a level reached already at the smallest budget.
+AT_MOST_SMALLEST = -1.0
+
+
+def params_needed(points: Sequence[CurvePoint], variant: str, level: float) -> Dict[int, float]:
+    """Per seed, the parameters ``variant`` needs to reach test loss ``level``.
+
+    The seed's curve (test loss at the best validation step against the
+    exact parameter count, budget by budget, each at its chosen rate) is
+    followed from the smallest budget up; at the first budget whose loss is
+    <= ``level`` the count is interpolated linearly in (log parameters, log
+    loss) from the budget below. ``AT_MOST_SMALLEST`` (-1): reached already
+    at the smallest budget (the count is at most its size); inf: never
+    reached within the budgets.
+
+    Raises:
+        ValueError: an unknown variant.
+    """
+    curve = _by_variant(points).get(variant)
+    if not curve:
+        raise ValueError(f"params_needed: no curve for {variant!r}; variants are {sorted(_by_variant(points))}.")
+    seeds = sorted(set.intersection(*(set(p.per_seed) for p in curve)))
+    out: Dict[int, float] = {}
+    for s in seeds:
+        value = math.inf
+        for k, p in enumerate(curve):
+            loss = p.per_seed[s]
+            if loss <= level:
+                if k == 0:
+                    value = AT_MOST_SMALLEST
+                else:
+                    q = curve[k - 1]
+                    l0, l1 = q.per_seed[s], loss
+                    if not (math.isfinite(l0) and l0 > 0 and l1 > 0) or l0 == l1:
+                        value = float(p.n_params)
+                    else:
+                        frac = (math.log(level) - math.log(l0)) / (math.log(l1) - math.log(l0))
+                        frac = min(1.0, max(0.0, frac))
+                        value = math.exp(math.log(q.n_params) + frac * (math.log(p.n_params) - math.log(q.n_params)))
+                break
+        out[s] = value
+    return out
+
+
+def _needed_order(v: float) -> float:
+    return 0.0 if v == AT_MOST_SMALLEST else v
+
+
+@dataclasses.dataclass
+class PooledComparison:
+    """Variant ``a`` vs ``b`` on one task, paired by (budget, seed): test loss at the best step.
+
+    ``pairs``: (budget, seed, loss of a, loss of b); ``per_budget``: budget ->
+    (wins, losses, ties) of a; ``p``: the exact sign test over all untied pairs.
+    The pairs of one seed share data across budgets, so the test's pairs
+    are not fully independent: read p as a guide, not a guarantee.
+    """
+
+    task: str
+    a: str
+    b: str
+    pairs: List[Tuple[int, int, float, float]]
+    per_budget: Dict[int, Tuple[int, int, int]]
+    wins: int
+    losses: int
+    ties: int
+    p: float
+
+    @property
+    def verdict(self) -> str:
+        n = self.wins + self.losses
+        if n == 0:
+            return "no difference detected (every pair tied)"
+        if self.p < ALPHA:
+            who = self.a if self.wins > self.losses else self.b
+            return f"{who}: lower test loss (sign test p = {self.p:.2g}, {n} untied pairs)"
+        return f"no difference detected (sign test p = {self.p:.2g}, {n} untied pairs)"
+
+
+def pooled_compare(points: Sequence[CurvePoint], a: str, b: str) -> PooledComparison:
+    """Paired comparison of variants ``a`` and ``b`` over every (budget, seed) both ran.
+
+    Raises:
+        ValueError: a variant without points.
+    """
+    by = _by_variant(points)
+    for v in (a, b):
+        if v not in by:
+            raise ValueError(f"pooled_compare: no curve for {v!r}; variants are {sorted(by)}.")
+    pa = {p.budget: p for p in by[a]}
+    pb = {p.budget: p for p in by[b]}
+    pairs, per_budget = [], {}
+    for budget in sorted(set(pa) & set(pb)):
+        seeds = sorted(set(pa[budget].per_seed) & set(pb[budget].per_seed))
+        w = l_ = t = 0
+        for s in seeds:
+            x, y = pa[budget].per_seed[s], pb[budget].per_seed[s]
+            pairs.append((budget, s, x, y))
+            if x < y:
+                w += 1
+            elif x > y:
+                l_ += 1
+            else:
+                t += 1
+        per_budget[budget] = (w, l_, t)
+    wins = sum(v[0] for v in per_budget.values())
+    losses = sum(v[1] for v in per_budget.values())
+    ties = sum(v[2] for v in per_budget.values())
+    return PooledComparison(points[0].task if points else "", a, b, pairs, per_budget, wins, losses, ties,
+                            sign_test(wins, losses))
+
+
+def needed_comparison(points: Sequence[CurvePoint], a: str, b: str, level: float) -> Tuple[int, int, int]:
+    """(wins, losses, ties) of ``a`` against ``b``: seeds where a needed fewer parameters for ``level``.
+
+    Never reaching it is worse than reaching it; both reaching it at the
+    smallest budget, or neither reaching it, is a tie.
+    """
+    na, nb = params_needed(points, a, level), params_needed(points, b, level)
+    w = l_ = t = 0
+    for s in sorted(set(na) & set(nb)):
+        x, y = _needed_order(na[s]), _needed_order(nb[s])
+        if x == y:
+            t += 1
+        elif x < y:
+            w += 1
+        else:
+            l_ += 1
+    return w, l_, t

@@ -1,6 +1,7 @@
-"""Small synthetic sequence tasks, generated in-process from a seeded RNG.
+"""The study's tasks: small synthetic sequence tasks, generated in-process from a
+seeded RNG, and polyphonic music (the Bach chorales music21 ships).
 
-Three tasks, each probing one thing a recurrent cell must do:
+Three synthetic tasks, each probing one thing a recurrent cell must do:
 
 * ``AddingProblem`` (Hochreiter & Schmidhuber 1997; Le et al. 2015): memory
   over a distance. Two input channels: values U(0, 1) and a marker with
@@ -18,24 +19,36 @@ Three tasks, each probing one thing a recurrent cell must do:
   n <= N; the largest n up to ``test_max`` for which every n' <= n is
   predicted exactly is its length generalisation.
 
+And one real task:
+
+* ``Chorales`` (Boulanger-Lewandowski et al. 2012; Chung et al. 2014):
+  next-frame prediction of a piano roll (88 keys, quarter-note frames) of
+  the Bach chorales, scored as the Bernoulli negative log-likelihood summed
+  over the keys and averaged over frames (NLL per time step). A fixed
+  corpus with a deterministic train/validation/test split
+  (``gru_props.study.chorales``); training is by epochs over the training
+  chorales.
+
 Every task returns a ``Batch``: ``x`` (B, T, D) float64; for a last-step
 regression task ``y`` (B, K) float64 and ``mask`` None; for a per-step
 classification task ``y`` (B, T) int64 class indices and ``mask`` (B, T) bool
-(the positions that are scored). The same generator state always gives the
-same batch.
+(the positions that are scored); for a multi-label task (the chorales) ``y``
+(B, T, K) float64 in {0, 1} and ``mask`` (B, T) bool (the valid frames). The
+same generator state always gives the same batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from gru_props.core.arrays import check_positive_int
 
-__all__ = ["Batch", "Task", "AddingProblem", "CopyTask", "AnBn", "make_task", "task_from_description", "TASKS"]
+__all__ = ["Batch", "Task", "AddingProblem", "CopyTask", "AnBn", "Chorales", "make_task",
+           "task_from_description", "TASKS", "task_names"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,6 +58,8 @@ class Batch:
     ``x`` (B, T, D) float64. Regression tasks (``Task.target == "last"``):
     ``y`` (B, K) float64, ``mask`` None. Classification tasks (``"steps"``):
     ``y`` (B, T) int64 class indices, ``mask`` (B, T) bool, True where scored.
+    Multi-label tasks (``"frames"``): ``y`` (B, T, K) float64 in {0, 1},
+    ``mask`` (B, T) bool, True on valid (unpadded) frames.
     """
 
     x: np.ndarray
@@ -75,7 +90,8 @@ class Task:
     Attributes set by each task: ``name`` (short key, e.g. ``"adding50"``),
     ``title`` (for reports), ``D`` input features, ``K`` outputs,
     ``target`` ("last": regression from h_T; "steps": classification of
-    masked steps), ``loss_name``, ``baseline`` (the loss of the trivial or
+    masked steps; "frames": K independent Bernoulli outputs per valid
+    frame), ``loss_name``, ``baseline`` (the loss of the trivial or
     memoryless predictor) and ``threshold_text`` (when the task counts as
     solved).
     """
@@ -90,9 +106,23 @@ class Task:
     baseline_text: str
     threshold_text: str
     threshold_loss: Optional[float] = None  # drawn on loss curves when set
+    eval_size: int  # size of the fixed validation and test sets (set by each task)
 
     def sample(self, rng: np.random.Generator, B: int) -> Batch:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def batches(self, rng: np.random.Generator, B: int) -> Iterator[Batch]:
+        """The endless stream of training batches of size B drawn from ``rng``.
+
+        The synthetic tasks draw a fresh batch each time (``sample``); a task
+        with a fixed training set (the chorales) goes through it by epochs.
+        """
+        while True:
+            yield self.sample(rng, B)
+
+    def epoch_steps(self, B: int) -> Optional[int]:
+        """Training steps per pass over a fixed training set; None for generated tasks."""
+        return None
 
     def validation_set(self, rng: np.random.Generator) -> Batch:
         """The fixed set on which curves, thresholds and learning rates are judged."""
@@ -404,30 +434,206 @@ class AnBn(Task):
         return accuracy is not None and bool(accuracy >= 1.0)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Chorales(Task):
+    """Next-frame prediction on piano rolls of the Bach chorales (music21's corpus).
+
+    x (B, T, 88): the previous frame (zeros before the first), y (B, T, 88)
+    the frame to predict, mask (B, T) the valid frames of each chorale
+    (batches are padded to their longest chorale). Every frame of a chorale
+    is predicted, the first from the zero input. Loss: Bernoulli NLL summed
+    over the 88 keys, averaged over the valid frames (nats per time step).
+
+    The data (``gru_props.study.chorales.ChoraleData``) travels with the task
+    (bit-packed, about 200 kB), so every run, in any process, uses the rolls
+    its parent loaded. ``Chorales.load(subset, step)`` builds the task with its
+    data; a ``Chorales`` rebuilt from a study's JSON (``facts`` only, no
+    ``data``) can be reported on but not trained.
+
+    Training goes through the training chorales by epochs: shuffled, then
+    cut into batches of chorales of similar length (``batches``); the
+    validation and test sets are all chorales of their split, in one batch.
+
+    Raises:
+        ValueError: ``subset`` or ``step`` out of range (see ``load_chorales``).
+    """
+
+    subset: Optional[int] = None
+    step: float = 1.0
+    facts: Optional[Dict[str, Any]] = dataclasses.field(default=None, repr=False)
+    data: Any = dataclasses.field(default=None, repr=False)
+
+    D = 88
+    K = 88
+    target = "frames"
+    loss_name = "NLL"
+    eval_size = 0
+
+    @classmethod
+    def load(cls, subset: Optional[int] = None, step: float = 1.0, progress: bool = False) -> "Chorales":
+        """The task with its rolls, from the cache or parsed by music21 (then cached).
+
+        Raises:
+            ImportError: music21 is missing (``pip install "gru_props[study]"``).
+            ValueError: as ``load_chorales``.
+        """
+        from gru_props.study.chorales import load_chorales
+
+        data = load_chorales(subset=subset, step=step, progress=progress)
+        sizes = data.sizes()
+        facts = {
+            "music21": data.music21,
+            "digest": data.digest,
+            "chorales": len(data.names),
+            "frames": data.frames,
+            "sizes": {k: list(v) for k, v in sizes.items()},
+            "duplicates": [list(g) for g in data.groups],
+            "mean_frames": float(data.lengths.mean()),
+            "baselines": data.baselines(),
+        }
+        return cls(subset=subset, step=step, facts=facts, data=data)
+
+    def _need_data(self) -> Any:
+        if self.data is None:
+            raise ValueError(
+                "Chorales: this task holds no rolls (it was rebuilt from a report's JSON); "
+                "build it with Chorales.load() or make_task('chorales') to train on it."
+            )
+        return self.data
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "chorales"
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        f = self.facts or {}
+        sizes = f.get("sizes", {})
+        split = "/".join(str(sizes.get(p, ["?"])[0]) for p in ("train", "valid", "test"))
+        sub = "" if self.subset is None else f" (a subset of {self.subset})"
+        unit = "quarter notes" if self.step == 1.0 else f"{self.step:g} quarter notes"
+        return f"Bach chorales{sub}, piano roll, frames of {unit}; split {split} chorales"
+
+    @property
+    def baseline(self) -> float:  # type: ignore[override]
+        return float((self.facts or {}).get("baselines", {}).get("test", {}).get("frequency", math.nan))
+
+    @property
+    def baseline_text(self) -> str:  # type: ignore[override]
+        b = (self.facts or {}).get("baselines", {}).get("test", {})
+        if not b:
+            return "baselines unknown"
+        return (f"models without training score test NLL {b['half']:.1f} (every key at p = 1/2), "
+                f"{b['frequency']:.2f} (each key at its training frequency) and {b['markov']:.2f} "
+                f"(each key a two-state Markov chain)")
+
+    @property
+    def threshold_text(self) -> str:  # type: ignore[override]
+        return "no threshold (the curve is the result)"
+
+    @property
+    def steps_T(self) -> int:
+        """The mean chorale length in frames (a batch is padded to its longest)."""
+        return int(round((self.facts or {}).get("mean_frames", 54)))
+
+    def describe(self) -> Dict[str, Any]:
+        """Constructor arguments and the corpus facts (sizes, duplicates, baselines); not the rolls."""
+        return {"task": "Chorales", "subset": self.subset, "step": self.step, "facts": self.facts}
+
+    def _batch(self, idx: np.ndarray) -> Batch:
+        data = self._need_data()
+        rolls = data.rolls()
+        lengths = data.lengths[idx]
+        B, T = len(idx), int(lengths.max())
+        x = np.zeros((B, T, 88))
+        y = np.zeros((B, T, 88))
+        mask = np.zeros((B, T), dtype=bool)
+        for row, (i, L) in enumerate(zip(idx, lengths)):
+            r = rolls[i]
+            y[row, :L] = r
+            x[row, 1:L] = r[:-1]
+            mask[row, :L] = True
+        return Batch(x, y, mask)
+
+    def epoch_steps(self, B: int) -> int:
+        n = len(self._need_data().indices("train")) if self.data is not None else \
+            int((self.facts or {})["sizes"]["train"][0])
+        B = check_positive_int("B", B)
+        chunk = 4 * B
+        full, rest = divmod(n, chunk)
+        return full * 4 + math.ceil(rest / B)
+
+    def batches(self, rng: np.random.Generator, B: int) -> Iterator[Batch]:
+        """Epochs over the training chorales: shuffled, cut into chunks of 4B, each
+        sorted by length and cut into batches of B, the batches then shuffled
+        (``epoch_steps(B)`` batches per epoch)."""
+        rng = _check_rng(rng)
+        B = check_positive_int("B", B)
+        data = self._need_data()
+        train = data.indices("train")
+        while True:
+            order = rng.permutation(train)
+            groups = []
+            for c in range(0, len(order), 4 * B):
+                chunk = sorted(order[c:c + 4 * B].tolist(), key=lambda i: (int(data.lengths[i]), i))
+                groups += [np.array(chunk[j:j + B]) for j in range(0, len(chunk), B)]
+            for k in rng.permutation(len(groups)):
+                yield self._batch(groups[k])
+
+    def sample(self, rng: np.random.Generator, B: int) -> Batch:
+        """B training chorales drawn without replacement (B at most the training set's size)."""
+        rng = _check_rng(rng)
+        train = self._need_data().indices("train")
+        B = check_positive_int("B", B)
+        return self._batch(rng.choice(train, size=min(B, len(train)), replace=False))
+
+    def validation_set(self, rng: Optional[np.random.Generator] = None) -> Batch:
+        """Every validation chorale, in one batch (deterministic; ``rng`` is unused)."""
+        return self._batch(self._need_data().indices("valid"))
+
+    def test_set(self, rng: Optional[np.random.Generator] = None) -> Batch:
+        """Every test chorale, in one batch (deterministic; ``rng`` is unused)."""
+        return self._batch(self._need_data().indices("test"))
+
+    def solved(self, loss: float, accuracy: Optional[float]) -> bool:
+        return False
+
+
 TASKS: Dict[str, Tuple[type, Dict[str, Any]]] = {
     "adding50": (AddingProblem, {"T": 50}),
     "adding100": (AddingProblem, {"T": 100}),
     "copy": (CopyTask, {}),
     "anbn": (AnBn, {}),
+    "chorales": (Chorales, {}),
 }
 
 
+def task_names() -> str:
+    """The task names for messages: ``adding50, adding100, copy, anbn, chorales, adding<T>``."""
+    return ", ".join(TASKS) + ", adding<T>"
+
+
 def make_task(name: str, **overrides: Any) -> Task:
-    """A task by its short name (``adding50``, ``adding100``, ``copy``, ``anbn``).
+    """A task by its short name (``adding50``, ``adding100``, ``copy``, ``anbn``, ``chorales``).
 
     ``adding<T>`` gives the adding problem at any T (e.g. ``adding20``);
-    ``overrides`` are passed to the task's constructor.
+    ``overrides`` are passed to the task's constructor (``chorales``:
+    ``subset``, ``step`` and ``progress`` for ``Chorales.load``, which
+    parses or reads the cached corpus).
 
     Raises:
         ValueError: an unknown name.
+        ImportError: ``chorales`` without music21.
     """
+    if name == "chorales":
+        return Chorales.load(**overrides)
     if name in TASKS:
         cls, kwargs = TASKS[name]
         return cls(**{**kwargs, **overrides})
     if name.startswith("adding") and name[6:].isdigit():
         return AddingProblem(T=int(name[6:]), **overrides)
     raise ValueError(
-        f"task: expected one of {sorted(TASKS)} (or adding<T>, e.g. adding20); got {name!r}."
+        f"task: expected one of {task_names()} (e.g. adding20); got {name!r}."
     )
 
 
@@ -437,7 +643,7 @@ def task_from_description(description: Dict[str, Any]) -> Task:
     Raises:
         ValueError: an unknown task class.
     """
-    classes = {cls.__name__: cls for cls in (AddingProblem, CopyTask, AnBn)}
+    classes = {cls.__name__: cls for cls in (AddingProblem, CopyTask, AnBn, Chorales)}
     fields = dict(description)
     kind = fields.pop("task", None)
     if kind not in classes:

@@ -9,9 +9,15 @@ Seeding (``seed`` alone decides, whatever the arm or learning rate):
 
 The validation set is scored at step 0 and every ``eval_every`` steps; the
 first scored step at which the task counts as solved is the run's steps to
-threshold (resolution ``eval_every``). The run always trains for ``steps``
-steps (no early stop), then reports the final validation and test losses. A
-loss that turns non-finite ends the run as diverged.
+threshold (resolution ``eval_every``). The run trains for ``steps`` steps,
+then reports the final validation and test losses, and also the run *at its
+best validation step*: the parameters of the lowest validation loss are
+kept, and the test loss (accuracy, a^n b^n generalisation) is measured on
+them. With ``patience`` the run stops once that many validation scores in a
+row have not improved on the best (the chorales overfit within tens of
+epochs); the final figures are then those of the step it stopped at. A loss
+that turns non-finite ends the run as diverged (its best-step figures, when
+a finite validation score came first, are kept).
 """
 
 from __future__ import annotations
@@ -43,9 +49,18 @@ class RunResult:
     first batch's loss before any update). ``steps_to_threshold``: the first
     scored step at which the task was solved, None if never.
     ``generalisation``: a^n b^n only, the largest n such that every string of
-    n' <= n was predicted exactly after training. ``ms_per_step``: wall time
+    n' <= n was predicted exactly after training.
+    ``ms_per_step``: wall time
     of the training steps alone (forward, backward, clipping, Adam), not of
-    evaluation.
+    evaluation. ``wall_s``: the whole run, evaluation included.
+
+    ``best_step``: the scored step with the lowest validation loss (None if
+    none was finite); ``best_val_loss`` / ``best_val_accuracy`` its scores;
+    ``best_test_loss``, ``best_test_accuracy``, ``best_generalisation``: the
+    test figures of the parameters at that step. ``budget`` and ``group``:
+    the arm's parameter budget and cell variant (a curve's point), if any.
+    ``stopped_at``: the last step trained (``steps`` unless stopped early or
+    diverged).
     """
 
     task: str
@@ -70,6 +85,16 @@ class RunResult:
     ms_per_step: float
     wall_s: float
     diverged: bool
+    budget: Optional[int] = None
+    group: str = ""
+    best_step: Optional[int] = None
+    best_val_loss: float = math.nan
+    best_val_accuracy: Optional[float] = None
+    best_test_loss: float = math.nan
+    best_test_accuracy: Optional[float] = None
+    best_generalisation: Optional[int] = None
+    stopped_at: Optional[int] = None
+    eval_every: Optional[int] = None
 
     @property
     def solved(self) -> bool:
@@ -91,6 +116,7 @@ def train(
     clip: float = 1.0,
     eval_every: int = 25,
     dtype: Any = np.float32,
+    patience: Optional[int] = None,
 ) -> RunResult:
     """Train ``arm`` on ``task`` for ``steps`` Adam steps and return what was measured.
 
@@ -104,23 +130,29 @@ def train(
         clip: the global gradient-norm limit.
         eval_every: steps between validation scores.
         dtype: float32 (default) or float64 for the model and its passes.
+        patience: stop after this many validation scores in a row without a
+            new best; None (default) trains all ``steps``.
 
     Returns:
         A ``RunResult``.
 
     Raises:
         TypeError / ValueError: a non-integer or non-positive ``steps``,
-            ``batch_size``, ``eval_every`` or ``seed`` < 0; as ``Model`` and ``Adam``.
+            ``batch_size``, ``eval_every``, ``patience`` or ``seed`` < 0; as
+            ``Model`` and ``Adam``.
     """
     steps = check_positive_int("steps", steps)
     batch_size = check_positive_int("batch_size", batch_size)
     eval_every = check_positive_int("eval_every", eval_every)
     seed = check_positive_int("seed", seed, minimum=0)
+    if patience is not None:
+        patience = check_positive_int("patience", patience)
     model = Model(arm, task, seed, dtype=dtype)
     opt = Adam(model.params, lr=lr)
-    data = np.random.default_rng([seed, DATA_STREAM])
+    data = task.batches(np.random.default_rng([seed, DATA_STREAM]), batch_size)
     val = task.validation_set(np.random.default_rng([seed, VALIDATION_STREAM]))
     test = task.test_set(np.random.default_rng([seed, TEST_STREAM]))
+    best: Dict[str, Any] = {"step": None, "loss": math.inf, "acc": None, "params": None, "since": 0}
 
     eval_steps: List[int] = []
     val_loss: List[float] = []
@@ -139,13 +171,18 @@ def train(
         train_loss.append(float(np.mean(interval_losses)) if interval_losses else float("nan"))
         if reached is None and _finite(loss) and task.solved(loss, acc):
             reached = step
+        if _finite(loss) and loss < best["loss"]:
+            best.update(step=step, loss=loss, acc=acc, since=0,
+                        params={k: v.copy() for k, v in model.params.items()})
+        else:
+            best["since"] += 1
 
     start = time.perf_counter()
     train_time = 0.0
     interval: List[float] = []
     done = 0
     for step in range(1, steps + 1):
-        batch = task.sample(data, batch_size)
+        batch = next(data)
         t0 = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
             loss, grads = model.loss_and_grads(batch)
@@ -168,6 +205,8 @@ def train(
             if not _finite(val_loss[-1]):
                 diverged = True
                 break
+            if patience is not None and best["since"] >= patience:
+                break
 
     if diverged:
         final_val, final_acc = float("nan"), None
@@ -179,6 +218,14 @@ def train(
         generalisation = None
         if isinstance(task, AnBn):
             generalisation = AnBn.generalisation_length(model.rows_correct(task.generalisation_set()))
+    best_test, best_test_acc, best_gen = math.nan, None, None
+    if best["params"] is not None:
+        for k, v in best["params"].items():
+            model.params[k][...] = v
+        with np.errstate(over="ignore", invalid="ignore"):
+            best_test, best_test_acc = model.evaluate(test)
+        if isinstance(task, AnBn):
+            best_gen = AnBn.generalisation_length(model.rows_correct(task.generalisation_set()))
     return RunResult(
         task=task.name, arm=arm.label, cell=arm.cell, H=model.H, lr=float(lr), seed=seed,
         steps=steps, batch_size=batch_size, n_params=model.n_params,
@@ -186,7 +233,10 @@ def train(
         steps_to_threshold=reached, final_val_loss=final_val, final_val_accuracy=final_acc,
         test_loss=test_loss, test_accuracy=test_acc, generalisation=generalisation,
         ms_per_step=1e3 * train_time / max(done, 1), wall_s=time.perf_counter() - start,
-        diverged=diverged,
+        diverged=diverged, budget=arm.budget, group=arm.group, best_step=best["step"],
+        best_val_loss=float(best["loss"]) if best["step"] is not None else math.nan,
+        best_val_accuracy=best["acc"], best_test_loss=float(best_test), best_test_accuracy=best_test_acc,
+        best_generalisation=best_gen, stopped_at=done, eval_every=eval_every,
     )
 
 
