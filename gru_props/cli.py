@@ -5,9 +5,15 @@
     gru-props check my_gru.py:gru_forward [--step] [--reset-after auto|true|false]
                     [--interpolation standard|chung|auto] [--no-bias] [--strict] [--hints N] ...
     gru-props check my_gru:gru_forward          # a module in the current directory, as pytest finds it
+    gru-props check torch_gru.py:gru --layout torch            # your layout: any adapter, by name
+    gru-props check cell.py:step --layout unbatched,transposed --step   # composed, outermost first
+    gru-props check hw3p1.py:GRUCell --layout cmu-11785        # a class, by its course's style
+    gru-props check my_gru.py:gru --names my_gru.py:NAMES --pass-as dict   # your own names for the weights
+    gru-props check my_gru.py:gru --json        # one JSON object on stdout: verdict, property, diagnoses...
     gru-props check-gradients my_gru.py:gru_backward [--forward my_gru.py:gru_forward] ...
+    gru-props layouts                           # every --layout name and what your function takes
     gru-props demo                              # watch the checker catch a buggy GRU
-    gru-props study --quick --out DIR           # GRU vs LSTM training study (extra "study")
+    gru-props study --quick --out DIR           # the parameter-efficiency study (extra "study")
 
 Exit status: 0 only after a pass verdict has been printed; 1 when a property
 fails, the check did not finish (``--max-seconds``), or the checked function
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -53,7 +60,7 @@ def _import_error_text(where: str, exc: BaseException) -> str:
     return f"gru-props: importing {where} raised {type(exc).__name__}: {exc}{at}"
 
 
-def load(target: str) -> Callable[..., Any]:
+def load(target: str, callable_only: bool = True) -> Any:
     """``path/to/file.py:function`` or ``module:function`` -> the function (UsageError otherwise)."""
     if ":" not in target:
         raise UsageError(
@@ -100,7 +107,7 @@ def load(target: str) -> Callable[..., Any]:
         if not hasattr(fn, part):
             raise UsageError(f"gru-props: {where} has no attribute {name!r}.")
         fn = getattr(fn, part)
-    if not callable(fn):
+    if callable_only and not callable(fn):
         raise UsageError(f"gru-props: {target} is not callable (it is a {type(fn).__name__}).")
     return fn
 
@@ -151,6 +158,17 @@ def _check_options(parser: argparse.ArgumentParser) -> None:
                         help="budget for the whole check (default: none)")
     parser.add_argument("--properties", default=None,
                         help="comma-separated property names to run (default: all)")
+    parser.add_argument("--layout", default=None, metavar="NAME[,NAME...]",
+                        help="the layout your function is written in: adapters by name, outermost first "
+                             "(e.g. torch, unbatched,transposed, cmu-11785; gru-props layouts lists them)")
+    parser.add_argument("--names", default=None, metavar="FILE.py:MAP",
+                        help="a dict {your name: expression} in your file naming your weights "
+                             "(see gru_props.adapters.names); applied inside --layout")
+    parser.add_argument("--pass-as", default="args", choices=["args", "dict", "list", "object"],
+                        help="with --names: how your function takes its weights (default: args)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (verdict, property, diagnoses, parameter, index, "
+                             "counterexample sizes) instead of the report")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="your own forward: check the backward against finite differences of it "
                             "(self-consistency, for GRU variants with no reference)")
     _check_options(grads)
+    sub.add_parser("layouts", help="list the --layout names")
     sub.add_parser("demo", parents=[common], help="watch the checker catch a buggy GRU")
     sub.add_parser("study", add_help=False, help="train GRU vs LSTM (gru-props study --help)")
     return parser
@@ -200,33 +219,79 @@ def _run_check(args: argparse.Namespace) -> int:
     check: Callable[..., CheckReport] = check_implementation if args.command == "check" else check_gradients
     _verdict("loading")  # a module that ends the process at import is a usage problem, not a verdict
     try:
-        fn = load(args.target)
+        fn = _adapted(args, load(args.target))
         kwargs = _kwargs(args)
         if args.command != "check":
             if args.forward:
                 kwargs["forward_fn"] = load(args.forward)
     except UsageError as exc:
-        print(exc, file=sys.stderr)
-        _verdict("usage")
+        _usage(args, str(exc))
         return 2
     _verdict("checking")
     try:
         report = check(fn, **kwargs)
     except ImplementationError as err:
-        print(err, flush=True)
+        _say(args, err)
         _verdict("fail")
         return 1
     except IncompleteCheckError as err:
-        print(err, flush=True)
-        print("gru-props: the check did not finish: not a pass.", flush=True)
+        _say(args, err, "gru-props: the check did not finish: not a pass.")
         _verdict("fail")
         return 1
     except (TypeError, ValueError) as exc:  # bad arguments, e.g. an unknown property name
-        print(f"gru-props: {exc}", file=sys.stderr)
-        _verdict("usage")
+        _usage(args, f"gru-props: {exc}")
         return 2
-    print(report, flush=True)
+    _say(args, report)
     _verdict("pass")
+    return 0
+
+
+def _adapted(args: argparse.Namespace, fn: Any) -> Any:
+    """The target under --names and --layout (UsageError for a bad name or map)."""
+    from gru_props.adapters import named_weights
+    from gru_props.adapters.names import NameMapError
+    from gru_props.adapters.registry import apply_layouts
+
+    try:
+        if args.names:
+            names = load(args.names, callable_only=False)
+            fn = named_weights(fn, names=names, pass_as=args.pass_as)
+        if args.layout:
+            fn = apply_layouts(fn, args.layout)
+    except (NameMapError, TypeError, ValueError) as exc:
+        raise UsageError(f"gru-props: {exc}") from None
+    return fn
+
+
+def _say(args: argparse.Namespace, result: Any, tail: str = "") -> None:
+    """The verdict on stdout: the report (and ``tail``), or with --json one JSON object."""
+    if args.json:
+        print(json.dumps(result.to_dict(), default=_json_default), flush=True)
+        return
+    print(result, flush=True)
+    if tail:
+        print(tail, flush=True)
+
+
+def _usage(args: argparse.Namespace, message: str) -> None:
+    print(message, file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"verdict": "usage", "message": message}), flush=True)
+    _verdict("usage")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _layouts() -> int:
+    from gru_props.adapters.registry import LAYOUTS
+
+    print("gru-props check FILE.py:FUNCTION --layout NAME[,NAME...]  (outermost first):")
+    for name, (what, _) in LAYOUTS.items():
+        print(f"  {name:20} {what}")
     return 0
 
 
@@ -252,23 +317,28 @@ def _isolated(argv: List[str]) -> int:
         os.unlink(path)
     if verdict == "interrupted":
         return 130
+    as_json = "--json" in argv
+
+    def fail(kind: str, message: str, code: int) -> int:
+        print(message, file=sys.stderr)
+        if as_json:
+            print(json.dumps({"verdict": kind, "message": message}), flush=True)
+        return code
+
     if verdict == "loading":
-        print(f"gru-props: importing {_target(argv)} ended the process (exit status {returncode}) before any "
-              "check could start: the module calls os._exit or sys.exit at import, or crashed in native "
-              "code. Run it with python to see why.", file=sys.stderr)
-        return 2
+        return fail("usage", f"gru-props: importing {_target(argv)} ended the process (exit status {returncode}) "
+                    "before any check could start: the module calls os._exit or sys.exit at import, or crashed in "
+                    "native code. Run it with python to see why.", 2)
     codes = {"pass": 0, "fail": 1, "usage": 2}
     if verdict in codes:
         expected = codes[verdict]
         if returncode != expected and verdict == "pass":
-            print(f"gru-props: the check passed but the process then exited with status "
-                  f"{returncode}; treated as a failure.", file=sys.stderr)
-            return 1
+            return fail("fail", f"gru-props: the check passed but the process then exited with status "
+                        f"{returncode}; treated as a failure.", 1)
         return expected
-    print(f"gru-props: the process ended (exit status {returncode}) before the check reached a "
-          "verdict: the checked function (or something it called) ended it, e.g. with os._exit() or a "
-          "crash in native code. Treated as a failure.", file=sys.stderr)
-    return 1
+    return fail("fail", f"gru-props: the process ended (exit status {returncode}) before the check reached a "
+                "verdict: the checked function (or something it called) ended it, e.g. with os._exit() or a "
+                "crash in native code. Treated as a failure.", 1)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -315,6 +385,8 @@ def main(argv: Optional[List[str]] = None, *, isolate: Optional[bool] = None) ->
         return int(exc.code or 0)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "layouts":
+        return _layouts()
     if isolate:
         return _isolated(argv)
     try:

@@ -96,20 +96,34 @@ Example: a PyTorch-layout GRU, checked in one line.
 True
 """
 
+from gru_props.adapters import maps
 from gru_props.adapters.base import LayoutParams, TiedGradientError, describe
 from gru_props.adapters.cached import cache_backward
+from gru_props.adapters.d2l import d2l_function
 from gru_props.adapters.keras import keras_layout
 from gru_props.adapters.layouts import concat_layout, no_initial_state, time_major, transposed_weights, unbatched
+from gru_props.adapters.named import named_weights
+from gru_props.adapters.names import NameMapError
+from gru_props.adapters.objects import CMU_11785_CELL, CMU_11785_OLD_CELL, DLFS2_TIME_GRU, Style, gru_object
 from gru_props.adapters.onnx import onnx_layout
 from gru_props.adapters.pytorch import torch_cell, torch_function, torch_layout
 
 __all__ = [
+    "CMU_11785_CELL",
+    "CMU_11785_OLD_CELL",
+    "DLFS2_TIME_GRU",
     "LayoutParams",
+    "NameMapError",
+    "Style",
     "TiedGradientError",
     "cache_backward",
     "concat_layout",
+    "d2l_function",
     "describe",
+    "gru_object",
     "keras_layout",
+    "maps",
+    "named_weights",
     "no_initial_state",
     "onnx_layout",
     "time_major",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -143,6 +144,13 @@ class _Info:
     kind: str  # the adapter function's name, e.g. "keras_layout"
     call: Callable[[Any, Any, Tuple[Any, ...], Tuple[Any, ...]], Any]
     wrapper: Any
+    #: Where a quantity's element is in what the next function in receives or returns:
+    #: ``locate(name, index, D, H) -> [(name, index), ...]`` (None: unchanged).
+    locate: Optional[Callable[[str, Sequence[int], int, int], List[Tuple[str, Tuple[int, ...]]]]] = None
+    #: The names of the parameter arrays it hands on positionally (a layout adapter), for reports.
+    arg_names: Tuple[str, ...] = ()
+    #: ... or as the elements of one list.
+    element_names: Tuple[str, ...] = ()
 
 
 def _info(fn: Any) -> Optional[_Info]:
@@ -277,7 +285,9 @@ def _merge_requires(kind: str, fn: Any, own: Mapping[str, Any]) -> Dict[str, Any
 
 def _wrap(fn: Any, *, name: str, kind: str, role: str,
           call: Callable[[Any, Any, Tuple[Any, ...], Tuple[Any, ...]], Any],
-          requires: Optional[Mapping[str, Any]] = None) -> Callable[..., Any]:
+          requires: Optional[Mapping[str, Any]] = None,
+          locate: Optional[Callable[[str, Sequence[int], int, int], List[Tuple[str, Tuple[int, ...]]]]] = None,
+          arg_names: Sequence[str] = (), element_names: Sequence[str] = ()) -> Callable[..., Any]:
     _check_composition(kind, role, fn)
     merged = _merge_requires(kind, fn, requires or {})
 
@@ -290,8 +300,93 @@ def _wrap(fn: Any, *, name: str, kind: str, role: str,
     setattr(wrapper, ADAPTER_ATTR, name)
     setattr(wrapper, REQUIRES_ATTR, merged)
     wrapper.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
-    setattr(wrapper, _INFO_ATTR, _Info(name, role, kind, call, wrapper))
+    setattr(wrapper, _INFO_ATTR, _Info(name, role, kind, call, wrapper, locate, tuple(arg_names),
+                                       tuple(element_names)))
+    setattr(wrapper, LOCATE_ATTR, functools.partial(_locate_in, wrapper))
+    setattr(wrapper, RECEIVED_ATTR, functools.partial(received, wrapper))
     return wrapper
+
+
+#: On a wrapper: ``locate(name, index, D, H) -> [(name, index), ...]``, where an element of a quantity in
+#: gru_props' terms (a field such as "U_n", or "hs", "dx"...) is in what your own function receives or returns.
+LOCATE_ATTR = "__gru_props_locate__"
+#: On a wrapper: ``received(x, h0, params, *rest) -> Received | None``, what your own function receives.
+RECEIVED_ATTR = "__gru_props_received__"
+
+#: On a wrapper whose gradients are named after the weights (``dWrx`` for ``Wrx``): ``name -> gradient's name``.
+GRAD_NAME_ATTR = "__gru_props_grad_name__"
+
+#: Quantities that are not parameters (a layout adapter leaves them alone; a data adapter moves them).
+DATA_NAMES = frozenset({"x", "h0", "hs", "h_T", "dx", "dh0", "dhs", "dh_T", "x_t", "h_prev", "h_t", "dx_t",
+                        "dh_prev", "dh_t"})
+
+
+def _locate_in(wrapper: Any, name: str, index: Sequence[int], D: int, H: int) -> List[Tuple[str, Tuple[int, ...]]]:
+    places = [(name, tuple(int(i) for i in index))]
+    for info in _chain(wrapper):
+        if info.locate is not None:
+            places = [q for n, i in places for q in info.locate(n, i, D, H)]
+    return places
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """What your own function was handed on its first call through the adapters (``args`` positional,
+    named after its signature where it has names), converted to NumPy."""
+
+    fn: Any
+    args: Tuple[Tuple[str, Any], ...]
+    #: The names of a list's elements, when the function takes its weights as one list (d2l, DLFS2).
+    element_names: Tuple[str, ...] = ()
+
+
+class _Captured(Exception):
+    def __init__(self, fn: Any, args: Tuple[Any, ...]) -> None:
+        super().__init__("captured")
+        self.fn, self.args = fn, args
+
+
+_capture = threading.local()
+
+
+def received(wrapper: Any, *args: Any) -> Optional[Received]:
+    """Run the adapters on ``args`` up to your function's first call, and return what it would receive
+    (None when the innermost adapter builds the call itself, as ``torch_cell`` does)."""
+    _capture.on = True
+    try:
+        wrapper(*args)
+    except _Captured as got:
+        try:
+            names = [p.name for p in inspect.signature(got.fn).parameters.values()
+                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            names = []
+        values = tuple(_to_numpy_deep(a) for a in got.args)
+        layout = [i.arg_names for i in _chain(wrapper) if i.arg_names]
+        elements = [i.element_names for i in _chain(wrapper) if i.element_names]
+        if len(names) < len(values) and layout and len(names) <= 2:  # fn(x, h0, *weights): the layout's names
+            names = (names + ["x", "h0"][len(names):]) + list(layout[-1])
+        extra = {1: ["dh_t"], 2: ["dhs", "dh_T"]}.get(len(values) - len(names), [])  # a backward call's
+        names += extra
+        if len(names) < len(values):
+            names += [f"arg{i}" for i in range(len(names), len(values))]
+        return Received(got.fn, tuple(zip(names, values)), elements[-1] if elements else ())
+    except Exception:
+        return None
+    finally:
+        _capture.on = False
+    return None
+
+
+def _to_numpy_deep(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_numpy_deep(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_numpy_deep(v) for v in value)
+    if isinstance(value, LayoutParams):
+        return LayoutParams(value._layout, {k: _to_numpy_deep(v) for k, v in value.arrays().items()},
+                            value.D, value.H)
+    return _to_numpy(value)
 
 
 def _invoke(inner: Any, x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
@@ -299,7 +394,14 @@ def _invoke(inner: Any, x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[An
     info = _info(inner)
     if info is not None:
         return info.call(x, h0, pargs, bargs)
-    return inner(x, h0, *pargs, *bargs)
+    return call_user(inner, x, h0, *pargs, *bargs)
+
+
+def call_user(fn: Any, *args: Any) -> Any:
+    """Call your own function (or, while ``received`` runs, record what it would get and stop)."""
+    if getattr(_capture, "on", False):
+        raise _Captured(fn, args)
+    return fn(*args)
 
 
 # =============================================================== shared parts

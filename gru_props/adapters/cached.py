@@ -62,7 +62,8 @@ def cache_backward(backward: Callable[..., Any], forward: Callable[..., Any]) ->
             dout[:, -1] = dout[:, -1] + np.asarray(dh_T)
         result = backward(dout, cache)
         if dh_T is not None and not T and isinstance(result, tuple) and len(result) == 3:
-            result = (result[0], np.asarray(result[1]) + np.asarray(dh_T), result[2])
+            d = result[1]  # often the Python 0 a loop that never ran leaves: it must keep dh_T's dtype
+            result = (result[0], np.asarray(dh_T) + (d if isinstance(d, (int, float)) else np.asarray(d)), result[2])
         return result
 
     setattr(wrapper, ADAPTER_ATTR, f"cache_backward(forward={_callable_name(forward)})")

@@ -3,77 +3,15 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any
 
-import numpy as np
+from gru_props.adapters import maps
+from gru_props.adapters.base import AS_DECORATOR, _check_bool, _check_fn
+from gru_props.adapters.named import map_adapter
+from gru_props.adapters.names import NameMap
 
-from gru_props.adapters.base import (
-    AS_DECORATOR,
-    _any_writable,
-    _backward_triple,
-    _bias_why,
-    _check_bool,
-    _check_fn,
-    _dims,
-    _gates,
-    _grad_array,
-    _invoke,
-    _named,
-    _params_arrays,
-    _tied,
-    _wrap,
-    _write_back,
-    describe,
-)
-
-
-def _keras_arrays(f: Mapping[str, np.ndarray], reset_after: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    kernel = np.concatenate([f["W_z"], f["W_r"], f["W_n"]], axis=1)
-    recurrent = np.concatenate([f["U_z"], f["U_r"], f["U_n"]], axis=1)
-    if reset_after:
-        half_z, half_r = 0.5 * f["b_z"], 0.5 * f["b_r"]
-        bias = np.stack([np.concatenate([f["b_z"] - half_z, f["b_r"] - half_r, f["b_n"]]),
-                         np.concatenate([half_z, half_r, f["b_hn"]])])
-    else:
-        bias = np.concatenate([f["b_z"], f["b_r"], f["b_n"] + f["b_hn"]])
-    return kernel, recurrent, bias
-
-
-def _keras_values(H: int, reset_after: bool, kernel: Any, recurrent: Any, bias: Any,
-                  b_hn: np.ndarray) -> Dict[str, np.ndarray]:
-    g = _gates(H)
-    out = {f"W_{k}": kernel[:, s] for k, s in g.items()}
-    out.update({f"U_{k}": recurrent[:, s] for k, s in g.items()})
-    if reset_after:
-        out.update(b_z=bias[0, g["z"]] + bias[1, g["z"]], b_r=bias[0, g["r"]] + bias[1, g["r"]],
-                   b_n=bias[0, g["n"]], b_hn=bias[1, g["n"]])
-    else:
-        out.update(b_z=bias[g["z"]], b_r=bias[g["r"]], b_n=bias[g["n"]] - b_hn)
-    return out
-
-
-def _keras_grads(expr: str, grads: Any, D: int, H: int, reset_after: bool) -> Dict[str, np.ndarray]:
-    items = _named(expr, grads, ("kernel", "recurrent_kernel", "bias"), ("bias",), "the Keras layout")
-    g = _gates(H)
-    kernel = _grad_array(expr, "kernel", items["kernel"], (D, 3 * H), "like kernel (D, 3H)")
-    recurrent = _grad_array(expr, "recurrent_kernel", items["recurrent_kernel"], (H, 3 * H),
-                            "like recurrent_kernel (H, 3H)")
-    out = {f"W_{k}": kernel[:, s] for k, s in g.items()}
-    out.update({f"U_{k}": recurrent[:, s] for k, s in g.items()})
-    if "bias" not in items:
-        return out
-    if reset_after:
-        bias = _grad_array(expr, "bias", items["bias"], (2, 3 * H), "like bias (2, 3H)")
-        for gate in ("z", "r"):
-            out[f"b_{gate}"] = _tied(expr, f"b_{gate}", f"bias[0, {gate}]", bias[0, g[gate]],
-                                     f"bias[1, {gate}]", bias[1, g[gate]],
-                                     _bias_why(gate, "the input bias", "the recurrent bias"))
-        out.update(b_n=bias[0, g["n"]], b_hn=bias[1, g["n"]])
-    else:
-        bias = _grad_array(expr, "bias", items["bias"], (3 * H,), "like bias (3H,)")
-        # One candidate bias stands for b_n + b_hn: both get its gradient.
-        out.update(b_z=bias[g["z"]], b_r=bias[g["r"]], b_n=bias[g["n"]], b_hn=bias[g["n"]].copy())
-    return out
+_KERAS = {True: NameMap(maps.KERAS, "the Keras layout"),
+          False: NameMap(maps.KERAS_RESET_BEFORE, "the Keras layout (reset_after=False)")}
 
 
 def keras_layout(fn: Any = AS_DECORATOR, *, reset_after: bool = True) -> Any:
@@ -119,26 +57,6 @@ def keras_layout(fn: Any = AS_DECORATOR, *, reset_after: bool = True) -> Any:
     if fn is AS_DECORATOR:
         return functools.partial(keras_layout, reset_after=reset_after)
     _check_fn("keras_layout", fn, ", reset_after=False")
-    expr = ""
-
-    def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
-        _, f = _params_arrays(expr, pargs)
-        D, H = _dims(f)
-        user = _keras_arrays(f, reset_after)
-        out = _invoke(fn, x, h0, user, bargs)
-        if _any_writable(f):
-            _write_back(f, _keras_values(H, reset_after, *_keras_arrays(f, reset_after), b_hn=f["b_hn"]),
-                        _keras_values(H, reset_after, user[0], user[1], user[2], b_hn=f["b_hn"]))
-        if not bargs:
-            return out
-        dx, dh0, grads = _backward_triple(expr, out)
-        return dx, dh0, _keras_grads(expr, grads, D, H, reset_after)
-
     name = "keras_layout" if reset_after else "keras_layout(reset_after=False)"
-    wrapper = _wrap(fn, name=name, kind="keras_layout", role="layout", call=call,
-                    requires={} if reset_after else {"reset_after": False})
-    expr = describe(wrapper)
-    return wrapper
-
-
+    return map_adapter(fn, _KERAS[reset_after], pass_as="args", name=name, kind="keras_layout")
 # ==================================================================== ONNX

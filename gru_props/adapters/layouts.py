@@ -5,31 +5,33 @@ weights), ``transposed_weights`` (column vectors), ``unbatched`` (one example at
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, List, Mapping, Tuple
+from typing import Any, Callable, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from gru_props.adapters import maps
 from gru_props.adapters.base import (
     AS_DECORATOR,
+    DATA_NAMES,
     LayoutParams,
-    _any_writable,
     _backward_triple,
     _check_fn,
     _describe_value,
     _dims,
     _fields_of,
-    _fresh,
     _grad_array,
     _invoke,
     _params_arrays,
     _to_numpy,
     _wrap,
-    _write_back,
+    call_user,
     describe,
 )
+from gru_props.adapters.named import map_adapter
+from gru_props.adapters.names import NameMap
 from gru_props.core.params import GRUParams
 
-_CONCAT_FIELDS = ("W_z", "W_r", "W_n", "b_z", "b_r", "b_n")
+_CONCAT = {"hx": NameMap(maps.CONCAT_HX, "ConcatParams"), "xh": NameMap(maps.CONCAT_XH, "ConcatParams")}
 
 
 def concat_layout(fn: Any = AS_DECORATOR, *, order: str = "hx") -> Any:
@@ -72,54 +74,33 @@ def concat_layout(fn: Any = AS_DECORATOR, *, order: str = "hx") -> Any:
     if fn is AS_DECORATOR:
         return functools.partial(concat_layout, order=order)
     _check_fn("concat_layout", fn, ", order='xh'")
-    expr = ""
-    layout = "ConcatParams"
-
-    def user_params(f: Mapping[str, np.ndarray], D: int, H: int) -> LayoutParams:
-        def cat(W: np.ndarray, U: np.ndarray) -> np.ndarray:
-            return np.concatenate([U, W] if order == "hx" else [W, U], axis=0)
-
-        arrays = {f"W_{g}": cat(f[f"W_{g}"], f[f"U_{g}"]) for g in "zrn"}
-        arrays.update(b_z=_fresh(f["b_z"]), b_r=_fresh(f["b_r"]), b_n=f["b_n"] + f["b_hn"])
-        return LayoutParams(layout, arrays, D, H)
-
-    def split(W: np.ndarray, D: int, H: int) -> Tuple[np.ndarray, np.ndarray]:
-        return (W[H:], W[:H]) if order == "hx" else (W[:D], W[D:])
-
-    def values(p: LayoutParams, f: Mapping[str, np.ndarray], D: int, H: int) -> Dict[str, np.ndarray]:
-        out = {}
-        for g in "zrn":
-            out[f"W_{g}"], out[f"U_{g}"] = split(p.arrays()[f"W_{g}"], D, H)
-        out.update(b_z=p.b_z, b_r=p.b_r, b_n=p.b_n - f["b_hn"])
-        return out
-
-    def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
-        _, f = _params_arrays(expr, pargs)
-        D, H = _dims(f)
-        p = user_params(f, D, H)
-        out = _invoke(fn, x, h0, (p,), bargs)
-        if _any_writable(f):
-            _write_back(f, values(user_params(f, D, H), f, D, H), values(p, f, D, H))
-        if not bargs:
-            return out
-        dx, dh0, grads = _backward_triple(expr, out)
-        items = _fields_of(expr, grads, _CONCAT_FIELDS, layout)
-        result: Dict[str, np.ndarray] = {}
-        for g in "zrn":
-            W = _grad_array(expr, f"W_{g}", items[f"W_{g}"], (H + D, H), f"like W_{g} (H + D, H)")
-            result[f"W_{g}"], result[f"U_{g}"] = split(W, D, H)
-            result[f"b_{g}"] = _grad_array(expr, f"b_{g}", items[f"b_{g}"], (H,), "like b_* (H,)")
-        result["b_hn"] = result["b_n"].copy()  # one bias stands for b_n + b_hn
-        return dx, dh0, result
-
     name = "concat_layout" if order == "hx" else "concat_layout(order='xh')"
-    wrapper = _wrap(fn, name=name, kind="concat_layout", role="layout", call=call,
-                    requires={"reset_after": False})
-    expr = describe(wrapper)
-    return wrapper
+    return map_adapter(fn, _CONCAT[order], pass_as="object", name=name, kind="concat_layout")
 
 
 # ============================================================== transposed
+
+
+def _transposed_place(name: str, index: Sequence[int], D: int, H: int) -> List[Tuple[str, Tuple[int, ...]]]:
+    """A weight matrix's element (i, j) is at (j, i) of the matrix your function receives."""
+    idx = tuple(index)
+    return [(name, idx[::-1] if name not in DATA_NAMES and len(idx) == 2 else idx)]
+
+
+def _example_place(name: str, index: Sequence[int], D: int, H: int) -> List[Tuple[str, Tuple[int, ...]]]:
+    """Batch row b is example b's own call: the index loses its batch axis."""
+    idx = tuple(index)
+    if name in DATA_NAMES and idx:
+        return [(f"example {idx[0]}'s {name}", idx[1:])]
+    return [(name, idx)]
+
+
+def _time_major_place(name: str, index: Sequence[int], D: int, H: int) -> List[Tuple[str, Tuple[int, ...]]]:
+    """(b, t, .) of a sequence is (t, b, .) of the time-major arrays your function takes and returns."""
+    idx = tuple(index)
+    if name in ("x", "hs", "dx", "dhs") and len(idx) == 3:
+        return [(name, (idx[1], idx[0], idx[2]))]
+    return [(name, idx)]
 
 
 def transposed_weights(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -175,7 +156,7 @@ def transposed_weights(fn: Callable[..., Any]) -> Callable[..., Any]:
         return dx, dh0, result
 
     wrapper = _wrap(fn, name="transposed_weights", kind="transposed_weights", role="transposed",
-                    call=call)
+                    call=call, locate=_transposed_place)
     expr = describe(wrapper)
     return wrapper
 
@@ -298,7 +279,7 @@ def unbatched(fn: Callable[..., Any]) -> Callable[..., Any]:
                     _stack(expr, "h_T", [o[1] for o in outs], 1, "(H,)"))
         return _stack(expr, "hs" if ndim == 2 else "h_t", outs, ndim, seq)
 
-    wrapper = _wrap(fn, name="unbatched", kind="unbatched", role="data", call=call)
+    wrapper = _wrap(fn, name="unbatched", kind="unbatched", role="data", call=call, locate=_example_place)
     expr = describe(wrapper)
     return wrapper
 
@@ -367,7 +348,7 @@ def time_major(fn: Callable[..., Any]) -> Callable[..., Any]:
         return back("hs", out, "H")
 
     wrapper = _wrap(fn, name="time_major", kind="time_major", role="data", call=call,
-                    requires={"step": False})
+                    requires={"step": False}, locate=_time_major_place)
     expr = describe(wrapper)
     return wrapper
 
@@ -400,9 +381,9 @@ def no_initial_state(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
         if not bargs:
-            return fn(x, *pargs)
+            return call_user(fn, x, *pargs)
         dhs, dh_T = (list(bargs) + [None, None])[:2]
-        out = fn(x, *pargs, dhs, dh_T)
+        out = call_user(fn, x, *pargs, dhs, dh_T)
         if isinstance(out, (tuple, list)) and len(out) == 2:
             dx, grads = out
             shape = np.shape(h0) if h0 is not None else np.shape(x)[:-2] + (np.shape(dhs)[-1],)

@@ -5,76 +5,37 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gru_props.adapters import maps
 from gru_props.adapters.base import (
     AS_DECORATOR,
+    DATA_NAMES,
     LayoutParams,
     _any_writable,
-    _backward_triple,
-    _bias_why,
     _callable_name,
     _check_fn,
     _describe_value,
     _dims,
-    _grad_array,
-    _invoke,
-    _named,
     _params_arrays,
-    _tied,
     _to_numpy,
     _wrap,
     _write_back,
+    call_user,
     describe,
 )
+from gru_props.adapters.named import _grad_items, map_adapter
+from gru_props.adapters.names import NameMap
 from gru_props.core.params import _BIASES, _FIELDS, _RECURRENT, _WEIGHTS, GRUParams
 
-
-def _torch_arrays(f: Mapping[str, np.ndarray]) -> Tuple[np.ndarray, ...]:
-    """(weight_ih (3H, D), weight_hh (3H, H), bias_ih (3H,), bias_hh (3H,)), rows r, z, n.
-
-    b_z and b_r are split in halves between bias_ih and bias_hh (exact in
-    binary floating point), so a function that forgets either vector shows it.
-    """
-    w_ih = np.ascontiguousarray(np.concatenate([f["W_r"], f["W_z"], f["W_n"]], axis=1).T)
-    w_hh = np.ascontiguousarray(np.concatenate([f["U_r"], f["U_z"], f["U_n"]], axis=1).T)
-    half_r, half_z = 0.5 * f["b_r"], 0.5 * f["b_z"]
-    b_ih = np.concatenate([f["b_r"] - half_r, f["b_z"] - half_z, f["b_n"]])
-    b_hh = np.concatenate([half_r, half_z, f["b_hn"]])
-    return w_ih, w_hh, b_ih, b_hh
-
-
-def _torch_values(H: int, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> Dict[str, np.ndarray]:
-    """The GRUParams fields that torch-layout arrays stand for (the inverse of _torch_arrays)."""
-    r, z, n = slice(0, H), slice(H, 2 * H), slice(2 * H, 3 * H)
-    out = {"W_r": w_ih[r].T, "W_z": w_ih[z].T, "W_n": w_ih[n].T,
-           "U_r": w_hh[r].T, "U_z": w_hh[z].T, "U_n": w_hh[n].T}
-    if b_ih is not None:
-        out.update(b_r=b_ih[r] + b_hh[r], b_z=b_ih[z] + b_hh[z], b_n=b_ih[n], b_hn=b_hh[n])
-    return out
-
-
-_TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_TORCH = NameMap(maps.TORCH, "the PyTorch layout")
+_TORCH_NAMES = _TORCH.names
 
 
 def _torch_grads(expr: str, grads: Any, D: int, H: int) -> Dict[str, np.ndarray]:
-    items = _named(expr, grads, _TORCH_NAMES, ("bias_ih", "bias_hh"), "the PyTorch layout")
-    w_ih = _grad_array(expr, "weight_ih", items["weight_ih"], (3 * H, D), "like weight_ih (3H, D)")
-    w_hh = _grad_array(expr, "weight_hh", items["weight_hh"], (3 * H, H), "like weight_hh (3H, H)")
-    out = _torch_values(H, w_ih, w_hh, None, None)
-    if "bias_ih" in items:
-        b_ih = _grad_array(expr, "bias_ih", items["bias_ih"], (3 * H,), "like bias_ih (3H,)")
-        b_hh = _grad_array(expr, "bias_hh", items["bias_hh"], (3 * H,), "like bias_hh (3H,)")
-        g = {"r": slice(0, H), "z": slice(H, 2 * H)}
-        for gate, sl in g.items():
-            out[f"b_{gate}"] = _tied(expr, f"b_{gate}", f"bias_ih[{gate}]", b_ih[sl],
-                                     f"bias_hh[{gate}]", b_hh[sl],
-                                     _bias_why(gate, f"b_i{gate}", f"b_h{gate}"))
-        out["b_n"] = b_ih[2 * H:]
-        out["b_hn"] = b_hh[2 * H:]
-    return out
+    return _TORCH.grads_from_user(expr, _grad_items(expr, grads, _TORCH), D, H)
 
 
 def torch_layout(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,23 +73,7 @@ def torch_layout(fn: Callable[..., Any]) -> Callable[..., Any]:
     True
     """
     _check_fn("torch_layout", fn)
-    expr = ""
-
-    def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
-        _, f = _params_arrays(expr, pargs)
-        D, H = _dims(f)
-        user = _torch_arrays(f)
-        out = _invoke(fn, x, h0, user, bargs)
-        if _any_writable(f):
-            _write_back(f, _torch_values(H, *_torch_arrays(f)), _torch_values(H, *user))
-        if not bargs:
-            return out
-        dx, dh0, grads = _backward_triple(expr, out)
-        return dx, dh0, _torch_grads(expr, grads, D, H)
-
-    wrapper = _wrap(fn, name="torch_layout", kind="torch_layout", role="layout", call=call)
-    expr = describe(wrapper)
-    return wrapper
+    return map_adapter(fn, _TORCH, pass_as="args", name="torch_layout", kind="torch_layout")
 
 
 # =================================================================== Keras
@@ -219,7 +164,7 @@ def torch_function(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
         args = [_to_tensor(torch, a) for a in (x, h0, *pargs, *bargs)]
-        return _from_tensor(fn(*args))
+        return _from_tensor(call_user(fn, *args))
 
     return _wrap(fn, name="torch_function", kind="torch_function", role="torch", call=call)
 
@@ -421,7 +366,7 @@ def torch_cell(cls: Any = AS_DECORATOR, *, names: Optional[Mapping[str, str]] = 
 
     def sources(f: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         if plan.scheme == "torch":
-            return dict(zip(_TORCH_NAMES, _torch_arrays(f)))
+            return _TORCH.to_user(f, *_dims(f))
         if plan.biases == 3:
             return {**f, "b_n": f["b_n"] + f["b_hn"]}
         return dict(f)
@@ -500,8 +445,7 @@ def torch_cell(cls: Any = AS_DECORATOR, *, names: Optional[Mapping[str, str]] = 
 
         def values(src: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
             if plan.scheme == "torch":
-                biases = (src["bias_ih"], src["bias_hh"]) if plan.biases else (None, None)
-                return _torch_values(H, src["weight_ih"], src["weight_hh"], *biases)
+                return _TORCH.values_from_user({**loaded, **src}, f, D, H)
             out = {k: src[k] for k, _, _ in [(e[1], 0, 0) for e in plan.entries]}
             if plan.biases == 3:
                 out["b_n"] = src["b_n"] - f["b_hn"]
@@ -515,13 +459,28 @@ def torch_cell(cls: Any = AS_DECORATOR, *, names: Optional[Mapping[str, str]] = 
                             f"(B, H); got {_describe_value(out)}.")
         return _to_numpy(out)
 
+    def locate(field: str, index: Sequence[int], D: int, H: int) -> List[Tuple[str, Tuple[int, ...]]]:
+        """A field's element in the module's parameters (through the torch names when the module uses them)."""
+        if field in DATA_NAMES:
+            return [(field, tuple(index))]
+        if plan.scheme == "torch":
+            places = _TORCH.locate(field, index, D, H)
+        else:
+            places = [(field if not (plan.biases == 3 and field == "b_hn") else "b_n", tuple(index))]
+        out = []
+        for source, idx in places:
+            for mname, src, how in plan.entries:
+                if src == source:
+                    out.append((mname, idx[::-1] if how == "T" and len(idx) == 2 else idx))
+        return out
+
     requires: Dict[str, Any] = {"step": True}
     if plan.biases == 0:
         requires["bias"] = False
     if plan.biases == 3:
         requires["reset_after"] = False
     name = "torch_cell" if names is None else f"torch_cell(names={dict(names)!r})"
-    wrapper = _wrap(cls, name=name, kind=kind, role="layout", call=call, requires=requires)
+    wrapper = _wrap(cls, name=name, kind=kind, role="layout", call=call, requires=requires, locate=locate)
     expr = describe(wrapper)
     return wrapper
 

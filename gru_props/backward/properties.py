@@ -35,6 +35,7 @@ from gru_props.engine.compare import Mismatch, compare, compare_allowed
 from gru_props.engine.conventions import Convention
 from gru_props.engine.model import NA, Context, Failure, Property, Verdict
 from gru_props.engine.profiles import SIZES, SMALL, Sizes
+from gru_props.engine.report import user_place
 from gru_props.engine.tolerance import Allowed, allowed_for, estimate, flat, precision_of
 from gru_props.strategies import (
     _arrays,
@@ -274,7 +275,9 @@ def flat_allowed(ctx: Context, expected: Dict[str, np.ndarray], dtypes: Tuple[An
 
 
 def gradient_failure(prop: str, what: str, case: GradCase, out: GradOutcome, expected: Dict[str, np.ndarray],
-                     wrong: List[Tuple[str, Mismatch, float]], conv: Optional[Convention], step: bool) -> Failure:
+                     wrong: List[Tuple[str, Mismatch, float]], conv: Optional[Convention], step: bool,
+                     fn: Any = None) -> Failure:
+    """The failure of the worst wrong gradient; with ``fn`` (the checked function), named in its layout too."""
     name, mm, _ = wrong[0]
     idx = mm.worst_abs_index
     if mm.expected_at_worst != 0:
@@ -286,7 +289,12 @@ def gradient_failure(prop: str, what: str, case: GradCase, out: GradOutcome, exp
     if mm.name.startswith(f"{name}, as "):  # one of a layout's two gradients for this field
         user = mm.name[len(f"{name}, as "):]
         where += f", returned as {user}[{', '.join(map(str, idx))}]"
-    message = (f"{what}\nThe worst is {where} ({element_meaning(name, idx, step)}): "
+    meaning = element_meaning(name, idx, step)
+    place = (user_place(fn, display(name, step), tuple(int(i) for i in idx), case.D, case.H,
+                        gradient=name not in ("dx", "dh0")) if fn is not None else None)
+    if place is not None:
+        where, meaning = place, f"{where} in gru_props' names: {meaning}"
+    message = (f"{what}\nThe worst is {where} ({meaning}): "
                f"expected {mm.expected_at_worst!r}, got {mm.got_at_worst!r} ({errors}); {mm.mismatched} of "
                f"{mm.total} elements of {display(name, step)} are wrong.")
     others = []
@@ -306,6 +314,8 @@ def gradient_failure(prop: str, what: str, case: GradCase, out: GradOutcome, exp
     failure = Failure(prop, message, case, got=got, expected=exp, mismatch=mm,
                       convention=conv, parameter=display(name, step), index=tuple(int(i) for i in idx),
                       others=tuple(others))
+    if place is not None:
+        failure.extra["place"], failure.extra["place_said"] = place, True
     failure.extra["wrong"] = tuple(w[0] for w in wrong)
     failure.extra["right"] = tuple(right)
     return failure
@@ -324,7 +334,7 @@ def against_conventions(ctx: Context, prop: str, case: GradCase, out: GradOutcom
         if not wrong:
             return None
         return gradient_failure(prop, what.replace("{oracle}", "central finite differences of forward_fn"),
-                                case, out, expected, wrong, None, ctx.subject.step)
+                                case, out, expected, wrong, None, ctx.subject.step, fn=ctx.subject.fn)
     first: Optional[Failure] = None
     distances: Dict[Convention, float] = {}
     agreed = False
@@ -345,7 +355,7 @@ def against_conventions(ctx: Context, prop: str, case: GradCase, out: GradOutcom
         distances[conv] = wrong[0][1].worst_abs
         if first is None:
             first = gradient_failure(prop, what.replace("{oracle}", f"the reference gradient ({conv.short()})"),
-                                     case, out, exp.arrays, wrong, conv, ctx.subject.step)
+                                     case, out, exp.arrays, wrong, conv, ctx.subject.step, fn=ctx.subject.fn)
             first.extra["allowed"] = exp.allowed[wrong[0][0]]
             first.extra["precision"] = str(precision_of(*dtypes))
     if fit and judged:
@@ -542,7 +552,7 @@ def _accepts_none(ctx: Context, case: GradCase) -> Verdict:
         return None
     failure = gradient_failure("accepts_none", f"{names} must mean zeros, but the gradients differ from the call "
                                "with zeros ('expected' is the call with zeros).", zero, with_none,
-                               with_zeros.arrays, wrong, None, case.step)
+                               with_zeros.arrays, wrong, None, case.step, fn=ctx.subject.fn)
     failure.kind = "value"
     return failure
 

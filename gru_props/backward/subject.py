@@ -84,6 +84,12 @@ def _with_tied(fn: Any, args: Tuple[Any, ...], normalise: Any) -> GradOutcome:
 class GradSubject(UserFunction):
     """The user's backward function, called on copies and normalised."""
 
+    def first_args(self, case: GradCase) -> Tuple[Any, ...]:
+        """What the function receives on ``case``."""
+        if self.step:
+            return (case.x[:, 0, :], case.h0, case.params, case.dhs[:, 0, :])
+        return (case.x, case.h0, case.params, case.dhs, case.dh_T)
+
     def run(self, case: GradCase, check_mutation: bool = False, none: bool = False) -> GradOutcome:
         """Call the backward on copies of ``case``; ``none=True`` passes None for h0 and dh_T."""
         x, h0, dhs, dh_T = case.x.copy(), case.h0.copy(), case.dhs.copy(), case.dh_T.copy()

@@ -93,6 +93,21 @@ class CheckReport:
     def examples(self) -> Dict[str, int]:
         return {p.name: p.examples for p in self.properties}
 
+    def to_dict(self) -> Dict[str, Any]:
+        """The report as JSON-ready data (``gru-props check --json``): ``verdict`` "pass" (or "incomplete"
+        when the budget ran out), the function, the convention, each property's status and examples."""
+        return {
+            "verdict": "pass" if self.complete else "incomplete",
+            "function": self.function, "kind": self.kind, "step": self.step,
+            "reset_after": self.reset_after, "interpolation": self.interpolation,
+            "convention_detected": self.convention_detected,
+            "properties": [{"name": p.name, "status": p.status, "examples": p.examples} for p in self.properties],
+            "warnings": list(self.warnings), "notes": list(self.notes),
+            "profile": self.profile, "seconds": round(self.seconds, 3), "calls": self.calls,
+            "complete": self.complete, "stop_reason": self.stop_reason,
+            "largest": dict(self.largest or {}),
+        }
+
     def __str__(self) -> str:
         what = {"forward": "forward function", "gradients": "backward function"}.get(self.kind, self.kind)
         if self.step:
@@ -157,6 +172,11 @@ class IncompleteCheckError(AssertionError):
             "but an unfinished check is not a pass: give it more time (max_seconds=None, --max-seconds none), "
             "fewer examples (max_examples=...) or fewer properties (properties=[...]); allow_incomplete=True "
             "returns the report instead.\n\n" + str(report))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready data: the report's, with ``verdict`` "incomplete" and the properties not run."""
+        return {**self.report.to_dict(), "verdict": "incomplete", "not_run": list(self.not_run),
+                "message": str(self).split("\n\n")[0]}
 
 
 class ImplementationError(AssertionError):
@@ -248,6 +268,36 @@ class ImplementationError(AssertionError):
     def __str__(self) -> str:
         return self._rendered()
 
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready data (``gru-props check --json``): ``verdict`` "fail", the failed property, the
+        diagnoses, the wrong parameter and its index (with where it is in the function's own layout),
+        the counterexample's sizes, every failure in one line, and the report's property statuses."""
+
+        def sizes(case: Any) -> Optional[Dict[str, Any]]:
+            if case is None:
+                return None
+            return {"B": case.B, "T": case.T, "D": case.D, "H": case.H, "dtype": str(case.dtype)}
+
+        first = self.failures[0]
+        message = str(self)  # (rendering also places the worst element in the function's layout)
+        return {
+            "verdict": "fail",
+            "function": self.report.function if self.report is not None else None,
+            "property": self.property, "diagnosis": self.diagnosis, "diagnoses": list(self.diagnoses),
+            "parameter": self.parameter, "index": list(self.index) if self.index is not None else None,
+            "in_your_layout": first.extra.get("place"),
+            "counterexample": sizes(self.counterexample), "shrunk": first.shrunk,
+            "reset_after": self.reset_after, "interpolation": self.interpolation,
+            "failures": [{"property": f.property, "kind": f.kind, "diagnosis": f.diagnosis,
+                          "diagnoses": list(f.diagnoses), "parameter": f.parameter,
+                          "index": list(f.index) if f.index is not None else None,
+                          "counterexample": sizes(f.case)} for f in self.failures],
+            "warnings": [f"{w.property}: {w.message}" for w in self.warnings],
+            "properties": ([{"name": p.name, "status": p.status, "examples": p.examples}
+                            for p in self.report.properties] if self.report is not None else []),
+            "message": message,
+        }
+
 
 # ------------------------------------------------------------------- render
 def array_text(a: np.ndarray, indent: int = 8) -> str:
@@ -297,24 +347,62 @@ _HOW = {"missing": "missing", "negated": "negated", "scaled": "scaled by the wro
         "added": "added where it does not belong"}
 
 
+def display_of(fn: Any) -> str:
+    """The adapters around ``fn`` as written (``torch_layout(my_gru)``)."""
+    from gru_props.engine.snippet import display_name
+
+    return display_name(fn)
+
+
+def _located(fn: Any, failure: Failure) -> Optional[str]:
+    """The worst element of the failure in the function's own layout (None when it is where it is)."""
+    case = failure.case
+    if fn is None or case is None or not hasattr(case, "D") or failure.extra.get("place_said"):
+        return None  # (a place the message already gives)
+    if failure.parameter is not None and failure.index is not None:
+        name = {"dx_t": "dx", "dh_prev": "dh0"}.get(failure.parameter, failure.parameter)
+        idx = failure.index
+        if failure.parameter == "dx_t" and len(idx) == 2:
+            return user_place(fn, "dx_t", idx, case.D, case.H)
+        if failure.parameter == "dh_prev":
+            return user_place(fn, "dh_prev", idx, case.D, case.H)
+        return user_place(fn, name, idx, case.D, case.H, gradient=name not in ("dx", "dh0"))
+    if failure.mismatch is not None:
+        return user_place(fn, failure.mismatch.name, failure.mismatch.worst_abs_index, case.D, case.H)
+    return None
+
+
 def render_failure(contract: Any, subject_name: str, failure: Failure, hint_level: int,
                    others: Sequence[Failure] = (), warnings: Sequence[Failure] = (),
                    passed: Sequence[str] = (), candidates: Sequence[Convention] = (), partly: Sequence[str] = (),
                    snippet: Optional[str] = None, stop_reason: Optional[str] = None,
-                   extra: Sequence[str] = ()) -> Tuple[str, Tuple[str, ...]]:
-    """The full message for ``failure``, and the hints it carries."""
+                   extra: Sequence[str] = (), fn: Any = None, first_args: Optional[Sequence[Any]] = None
+                   ) -> Tuple[str, Tuple[str, ...]]:
+    """The full message for ``failure``, and the hints it carries. With ``fn`` (the checked function, maybe
+    wrapped by adapters) and ``first_args`` (what its first call on the case receives), the counterexample
+    and the worst element are shown in the function's own layout and names too."""
     prop = contract.property_by_name(failure.property)
     description = prop.description if prop is not None else failure.property
     message = failure.message[0].upper() + failure.message[1:]
     lines = [f"gru_props: {subject_name} failed property '{failure.property}' ({description}).",
              indent(message, 2), ""]
-    if failure.shrunk:
-        lines.append("Counterexample (shrunk), exactly as the function received it:")
+    received = received_lines(fn, first_args) if fn is not None and first_args is not None else []
+    state = "(shrunk)" if failure.shrunk else "(as found, not shrunk)"
+    if received:
+        lines.append(f"Counterexample {state}, in gru_props' names (W_* (D, H), U_* (H, H), b_* (H,)):")
     else:
-        lines.append("Counterexample (as found, not shrunk), exactly as the function received it:")
+        lines.append(f"Counterexample {state}, exactly as the function received it:")
     lines.append(contract.case_text(failure.case))
+    if received:
+        shown = display_of(fn)
+        several = "unbatched(" in shown or np.ndim(first_args[0] if first_args else 0) == 2  # per example, per step
+        lines += [f"which {shown} handed your function{' on its first call' if several else ''} as:"] + received
     if failure.mismatch is not None:
         lines += ["", failure.mismatch.format(contract.axes(failure.mismatch.name))]
+    place = _located(fn, failure)
+    if place:
+        failure.extra["place"] = place
+        lines.append(f"  In your function's layout that is {place}.")
     for other in failure.others:
         lines.append(f"  also wrong: {other}")
     if failure.extra.get("right"):
@@ -374,6 +462,61 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
     if snippet:
         lines += ["", "Reproduce with plain NumPy:", "", indent(snippet, 4)]
     return "\n".join(lines), hints
+
+
+def received_lines(fn: Any, args: Sequence[Any]) -> List[str]:
+    """What your own function received on ``args`` through its adapters, under its own names (one line per
+    non-zero array, then one naming the zero ones); [] for a function without adapters (or one whose
+    innermost adapter builds the call itself)."""
+    get = getattr(fn, "__gru_props_received__", None)
+    got = get(*args) if callable(get) else None
+    if got is None:
+        return []
+    lines, zero = [], []
+    for label, value in _flat_args(got.args, getattr(got, "element_names", ())):
+        if value is None:
+            lines.append(f"  {label} = None")
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fiub" and arr.size and not np.any(arr != 0):
+            zero.append(label)
+        else:
+            lines.append(labelled(f"  {label} = ", arr))
+    if zero:
+        lines.append(f"  {', '.join(zero)} {'is' if len(zero) == 1 else 'are all'} zero")
+    return lines
+
+
+def _flat_args(args: Sequence[Tuple[str, Any]], element_names: Sequence[str] = ()) -> List[Tuple[str, Any]]:
+    out: List[Tuple[str, Any]] = []
+    for name, value in args:
+        if isinstance(value, dict):
+            out += [(f"{name}[{k!r}]", v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            known = len(element_names) == len(value)
+            out += [(f"{name}[{i}]" + (f" ({element_names[i]})" if known else ""), v) for i, v in enumerate(value)]
+        elif hasattr(value, "arrays") and callable(value.arrays):
+            out += [(f"{name}.{k}", v) for k, v in value.arrays().items()]
+        else:
+            out.append((name, value))
+    return out
+
+
+def user_place(fn: Any, name: str, index: Sequence[int], D: int, H: int, gradient: bool = False) -> Optional[str]:
+    """Where ``name[index]`` (gru_props' terms) is in what your function receives or returns, when its
+    adapters put it elsewhere (``weight_hh[8, 2]`` for ``U_n[2, 0]`` under torch_layout); else None. With
+    ``gradient``, the gradient of that parameter (``dWrx[1, 0]``, or "the gradient for weight_hh[8, 2]")."""
+    locate = getattr(fn, "__gru_props_locate__", None)
+    if not callable(locate):
+        return None
+    idx = tuple(int(i) for i in index)
+    places = locate(name, idx, D, H)
+    if not places or places == [(name, idx)]:
+        return None
+    grad_name = getattr(fn, "__gru_props_grad_name__", None)
+    named = [(grad_name(n) if gradient and callable(grad_name) else n, i) for n, i in places]
+    text = " and ".join(f"{n}[{', '.join(map(str, i))}]" if i else n for n, i in named)
+    return f"the gradient for {text}" if gradient and not callable(grad_name) else text
 
 
 def params_text(params: Any) -> List[str]:

@@ -83,6 +83,17 @@ def _requirements(fn: Any, args: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
+def _first_args(ctx: Context, failure: Failure) -> Optional[Tuple[Any, ...]]:
+    """What the function's first call on the failure's case receives (None without a case)."""
+    first = getattr(ctx.subject, "first_args", None)
+    if failure.case is None or first is None:
+        return None
+    try:
+        return tuple(first(failure.case))
+    except Exception:  # pragma: no cover - a case of another shape than the subject's
+        return None
+
+
 def plan(fn: Any, what: str, *, step: Any, reset_after: Any, interpolation: Any, bias: Any, strict: Any,
          timeout: Any, max_seconds: Any = None, rtol: Any = None, atol: Any = None, hints: Any = 1,
          profile: Any = None, max_examples: Any = None, sizes: Any = None, allow_incomplete: Any = False) -> Plan:
@@ -225,5 +236,6 @@ def execute(contract: Contract, fn: Any, plan_: Plan, selected: Sequence[Propert
             contract, name, first, args["hints"], others=failures[1:], warnings=warned, passed=passed, partly=partly,
             candidates=cands, snippet=contract.snippet(fn, args["step"], ctx, first),
             stop_reason=None if complete else stop_reason, extra=contract.explain(fn, ctx, caller, failures),
+            fn=fn, first_args=_first_args(ctx, first),
         )
     raise ImplementationError(failures, lambda: (text, hint_texts), warned, report)

@@ -164,7 +164,9 @@ def import_lines(fn: Any) -> List[str]:
         lines = [f"user_fn = ...  # your function ({_plain_name(base)}): import or define it here"]
         expr = "user_fn"
     if adapters:
-        names = sorted({re.match(r"\w+", a).group(0) for a in adapters})  # type: ignore[union-attr]
+        names = sorted({re.match(r"\w+", a).group(0) for a in adapters}  # type: ignore[union-attr]
+                       | {w for a in adapters for w in re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", a)}
+                       | ({"maps"} if any("maps." in a for a in adapters) else set()))
         lines.insert(0, f"from gru_props.adapters import {', '.join(names)}")
         for adapter in reversed(adapters):
             expr = _apply(adapter, expr)

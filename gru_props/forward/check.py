@@ -325,8 +325,10 @@ def implementation_tests(
             if not failure.diagnosed:
                 contract.diagnose(ctx, failure)
                 failure.diagnosed = True
+            first_args = ctx.subject.first_args(failure.case) if failure.case is not None else None
             return render_failure(contract, name, failure, args["hints"], candidates=cands,
-                                  snippet=forward_snippet(fn, args["step"], ctx, failure))
+                                  snippet=forward_snippet(fn, args["step"], ctx, failure), fn=fn,
+                                  first_args=first_args)
 
         raise ImplementationError([failure], render)
 

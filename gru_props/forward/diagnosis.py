@@ -243,6 +243,10 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
     for known in ctx.extra.setdefault("explanations", []):
         if reproduces(frozenset(known.slips), known.convention, shown_obs):
             return known
+    if ctx.extra.get("search_failed"):
+        # An earlier failure's search over the same vocabulary, on the same search and fresh cases, found
+        # nothing: another search would too (and cost seconds per failure).
+        return None
     search_obs = shown_obs[:1] + _observed(ctx, _search_cases(ctx.bias, ctx.subject.step))
     confirm_obs = shown_obs[1:] + _observed(ctx, confirmation_cases(ctx.bias) + _fresh_cases(ctx.bias))
     best: Optional[Explanation] = None
@@ -272,6 +276,8 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
             best = Explanation(named(found, terms.COMBINATIONS), conv, len(search_obs) + len(confirm_obs))
     if best is not None:
         ctx.extra["explanations"].append(best)
+    else:
+        ctx.extra["search_failed"] = True
     return best
 
 

@@ -80,6 +80,12 @@ class Subject(UserFunction):
             out.mutated = _find_mutation(case, x, h0, params)
         return out
 
+    def first_args(self, case: GRUCase) -> Tuple[Any, ...]:
+        """What the function's first call on ``case`` receives (the first step, for a step function)."""
+        if self.step:
+            return (case.x[:, 0, :], case.h0, case.params)
+        return (case.x, case.h0, case.params)
+
     def _invoke(self, warned: List[str], convert: Callable[[Any], Outcome], *args: Any) -> Outcome:
         """Call the function and convert what it returned, both in the worker under the time limit
         (a blocking ``__array__`` cannot hang the check)."""
