@@ -100,6 +100,7 @@ from gru_props.adapters.base import LayoutParams, TiedGradientError, describe
 from gru_props.adapters.cached import cache_backward
 from gru_props.adapters.keras import keras_layout
 from gru_props.adapters.layouts import concat_layout, no_initial_state, time_major, transposed_weights, unbatched
+from gru_props.adapters.modules import torch_module
 from gru_props.adapters.onnx import onnx_layout
 from gru_props.adapters.pytorch import torch_cell, torch_function, torch_layout
 
@@ -116,6 +117,7 @@ __all__ = [
     "torch_cell",
     "torch_function",
     "torch_layout",
+    "torch_module",
     "transposed_weights",
     "unbatched",
 ]

@@ -165,8 +165,8 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
             for case, out in search_obs:
                 sc, e = _agrees(ctx, case, conv, slips, out)
                 total, exact = total + sc, exact and e
-                outs.append(terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv,
-                                          slips, s.padding)[0])
+                outs.extend(terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv,
+                                          slips, s.padding))  # out and h_n: a slip may change h_n alone
             return total / len(search_obs), exact, fingerprint(*outs)
 
         def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:

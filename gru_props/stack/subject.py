@@ -139,7 +139,10 @@ class StackSubject(UserFunction):
             convert = functools.partial(_backward_output, case=case)
         else:
             convert = functools.partial(_forward_output, B=case.B, T=case.T, nd=case.nd, L=case.L, H=case.H)
-        result = self.caller.call(call_and_convert, self.fn, tuple(args), convert, _unreadable)
+        fn = self.fn
+        if getattr(fn, "__gru_props_stack_aware__", False):  # torch_module: told the direction count
+            fn = functools.partial(fn, bidirectional=case.bidirectional)
+        result = self.caller.call(call_and_convert, fn, tuple(args), convert, _unreadable)
         if result.error is not None:
             return StackOutcome(error=result.error, warnings=result.warnings, read_only_write=result.wrote_read_only,
                                 raised=True)
