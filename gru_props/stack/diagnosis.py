@@ -161,7 +161,8 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
             break
 
         def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
-            total, exact, outs = 0.0, True, []
+            total, exact = 0.0, True
+            outs: List[np.ndarray] = []
             for case, out in search_obs:
                 sc, e = _agrees(ctx, case, conv, slips, out)
                 total, exact = total + sc, exact and e
