@@ -73,8 +73,9 @@ def _variants(case: str) -> Dict[str, Callable[[], object]]:
                                      reset_after=True)
 
     # Before timing: the variants compute the same thing (float64 Level 1 as the referee, float32 tolerance).
-    ref_out, _ = level1.stack_forward(x.astype(np.float64), h0.astype(np.float64), [p.astype(np.float64) for p in layers],
-                                      bidirectional=True, lengths=lengths, reset_after=True)
+    layers64 = [p.astype(np.float64) for p in layers]
+    ref_out, _ = level1.stack_forward(x.astype(np.float64), h0.astype(np.float64), layers64, bidirectional=True,
+                                      lengths=lengths, reset_after=True)
     got_t = torch_forward()[0].numpy()  # type: ignore[index]
     got_o = ours_forward()[0]
     assert np.abs(got_t - ref_out).max() < 1e-4 and np.abs(got_o - ref_out).max() < 1e-4, "variants disagree"
