@@ -3,7 +3,8 @@
 * Reference GRUs in three tiers (``gru_props.level1``, ``level2``, ``level3``;
   the top-level ``gru_step``, ``gru_forward`` and ``gru_backward`` are Level
   3's), the parameter container ``GRUParams`` with converters for PyTorch,
-  Keras and ONNX;
+  Keras and ONNX; ``stack_forward`` / ``stack_backward`` for the whole
+  ``torch.nn.GRU`` (layers, both directions, ``lengths=``);
 * ``check_implementation`` (a forward GRU) and ``check_gradients`` (its
   backward pass), which vet a user's code with Hypothesis, shrink a failure
   and name the bug; ``gru_props.adapters`` wraps the layouts learners write
@@ -26,6 +27,8 @@ from gru_props.forward.check import (
     implementation_tests,
 )
 from gru_props.tiers.level3 import GRUCache, gru_backward, gru_forward, gru_step
+from gru_props.tiers.stack import fast_backward as stack_backward
+from gru_props.tiers.stack import fast_forward as stack_forward
 
 __version__ = "0.2.0"
 
@@ -46,4 +49,6 @@ __all__ = [
     "gru_forward",
     "gru_step",
     "implementation_tests",
+    "stack_backward",
+    "stack_forward",
 ]

@@ -9,6 +9,8 @@
     gru-props check cell.py:step --layout unbatched,transposed --step   # composed, outermost first
     gru-props check hw3p1.py:GRUCell --layout cmu-11785        # a class, by its course's style
     gru-props check my_gru.py:gru --names my_gru.py:NAMES --pass-as dict   # your own names for the weights
+    gru-props check my_stack.py:gru --num-layers 2 --bidirectional --lengths   # the whole nn.GRU
+    gru-props check my_module.py:make --layout torch-module --num-layers 2      # an nn.Module factory
     gru-props check my_gru.py:gru --json        # one JSON object on stdout: verdict, property, diagnoses...
     gru-props check-gradients my_gru.py:gru_backward [--forward my_gru.py:gru_forward] ...
     gru-props layouts                           # every --layout name and what your function takes
@@ -166,6 +168,14 @@ def _check_options(parser: argparse.ArgumentParser) -> None:
                              "(see gru_props.adapters.names); applied inside --layout")
     parser.add_argument("--pass-as", default="args", choices=["args", "dict", "list", "object"],
                         help="with --names: how your function takes its weights (default: args)")
+    parser.add_argument("--num-layers", type=int, default=1,
+                        help="a stacked GRU: fn(x, h0, layers[, lengths]) -> (out, h_n) (default 1)")
+    parser.add_argument("--bidirectional", action="store_true", help="a bidirectional stack (the stack form)")
+    parser.add_argument("--lengths", action="store_true",
+                        help="sequences of unequal lengths: fn(x, h0, layers, lengths) (the stack form)")
+    parser.add_argument("--padding", default="zeros", choices=["zeros", "hold", "any"],
+                        help="with --lengths: outputs past a length are zero (PyTorch), the last state "
+                             "(Keras masking), or not checked")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (verdict, property, diagnoses, parameter, index, "
                              "counterexample sizes) instead of the report")
@@ -201,7 +211,9 @@ def _kwargs(args: argparse.Namespace) -> dict:
         props = [p.strip() for p in args.properties.split(",") if p.strip()]
     return dict(step=args.step, reset_after=args.reset_after, interpolation=args.interpolation,
                 bias=args.bias, strict=args.strict, profile=args.profile, max_examples=args.max_examples,
-                timeout=args.timeout, max_seconds=args.max_seconds, properties=props, hints=args.hints)
+                timeout=args.timeout, max_seconds=args.max_seconds, properties=props, hints=args.hints,
+                num_layers=args.num_layers, bidirectional=args.bidirectional, lengths=args.lengths,
+                padding=args.padding)
 
 
 def _verdict(value: str) -> None:

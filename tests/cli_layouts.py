@@ -139,10 +139,20 @@ CASES = {
     "no-h0": ("no_h0", []),
     "torch-function": ("torch_function", []),
     "torch-cell": ("TorchCellClass", []),
+    "torch-module": ("torch_gru_module", ["--num-layers", "2", "--bidirectional", "--lengths"]),
     "cmu-11785": ("CMUCell", []),
     "cmu-11785-old": ("CMUOldCell", ["--interpolation", "chung"]),
     "dlfs2": ("TimeGRU", ["--interpolation", "chung"]),
 }
+
+
+def torch_gru_module(D, H, L, bidirectional):
+    import torch
+
+    return torch.nn.GRU(D, H, L, batch_first=True, bidirectional=bidirectional)
+
+
+from stack_zoo import halves_swapped, loop_with_flips  # noqa: E402,F401  (the stack form from the shell)
 
 
 def __getattr__(name):

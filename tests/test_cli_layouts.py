@@ -24,7 +24,7 @@ def test_every_layout_has_a_case():
 
 @pytest.mark.parametrize("layout", sorted(cli_layouts.CASES))
 def test_each_layout_checks_a_correct_function_from_the_shell(layout, capsys):
-    if layout in ("d2l", "torch-function", "torch-cell"):
+    if layout in ("d2l", "torch-function", "torch-cell", "torch-module"):
         pytest.importorskip("torch")
     name, flags = cli_layouts.CASES[layout]
     code = main(["check", f"{TARGET}:{name}", "--layout", layout, "--profile", "ci", "--max-examples", "5",
@@ -48,6 +48,17 @@ def test_the_backward_check_from_the_shell_passes_fails_and_names_the_users_arra
     assert verdict["in_your_layout"].startswith("the gradient for weight_hh[")
     assert set(verdict["counterexample"]) == {"B", "T", "D", "H", "dtype"}
     assert verdict["failures"][0]["property"] == verdict["property"]
+
+
+def test_a_stack_with_directions_and_lengths_from_the_shell(capsys):
+    flags = ["--num-layers", "2", "--bidirectional", "--lengths", "--profile", "ci", "--max-examples", "5"]
+    assert main(["check", f"{TARGET}:loop_with_flips", *flags], isolate=False) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["check", f"{TARGET}:halves_swapped", *flags[2:], "--json"], isolate=False) == 1  # one layer
+    verdict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert verdict["verdict"] == "fail" and "directions_swapped" in verdict["diagnoses"], verdict
+    assert main(["check", f"{TARGET}:halves_swapped", "--padding", "sideways"], isolate=False) == 2
+    capsys.readouterr()
 
 
 def test_a_class_and_a_cell_over_a_sequence_from_the_shell(capsys):

@@ -102,6 +102,7 @@ from gru_props.adapters.cached import cache_backward
 from gru_props.adapters.d2l import d2l_function
 from gru_props.adapters.keras import keras_layout
 from gru_props.adapters.layouts import concat_layout, no_initial_state, time_major, transposed_weights, unbatched
+from gru_props.adapters.modules import torch_module
 from gru_props.adapters.named import named_weights
 from gru_props.adapters.names import NameMapError
 from gru_props.adapters.objects import CMU_11785_CELL, CMU_11785_OLD_CELL, DLFS2_TIME_GRU, Style, gru_object
@@ -130,6 +131,7 @@ __all__ = [
     "torch_cell",
     "torch_function",
     "torch_layout",
+    "torch_module",
     "transposed_weights",
     "unbatched",
 ]

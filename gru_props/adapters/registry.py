@@ -13,6 +13,7 @@ from gru_props.adapters import maps
 from gru_props.adapters.d2l import d2l_function
 from gru_props.adapters.keras import keras_layout
 from gru_props.adapters.layouts import concat_layout, no_initial_state, time_major, transposed_weights, unbatched
+from gru_props.adapters.modules import torch_module
 from gru_props.adapters.named import named_weights
 from gru_props.adapters.objects import CMU_11785_CELL, CMU_11785_OLD_CELL, DLFS2_TIME_GRU, gru_object
 from gru_props.adapters.onnx import onnx_layout
@@ -42,6 +43,8 @@ LAYOUTS: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
     "no-h0": ("fn(x, params): no initial state (checked from zeros)", no_initial_state),
     "torch-function": ("torch tensors in and out (goes innermost: torch,torch-function)", torch_function),
     "torch-cell": ("an nn.Module cell class, built as Cell(D, H), called cell(x_t, h_prev)", torch_cell),
+    "torch-module": ("factory(D, H, num_layers, bidirectional) -> an nn.Module called like nn.GRU(batch_first"
+                     "=True) (the stack form: with --num-layers/--bidirectional/--lengths)", torch_module),
     "cmu-11785": ("a CMU 11-785 HW3P1 GRUCell class", lambda cls: gru_object(cls, CMU_11785_CELL)),
     "cmu-11785-old": ("the older CMU 11-785 GRU_Cell class (column vectors, no biases)",
                       lambda cls: gru_object(cls, CMU_11785_OLD_CELL)),

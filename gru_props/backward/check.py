@@ -208,6 +208,10 @@ def check_gradients(
     hints: int = 1,
     forward_fn: Optional[Callable[..., Any]] = None,
     sizes: Any = None,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    lengths: bool = False,
+    padding: str = "zeros",
 ) -> CheckReport:
     """Check a GRU backward pass against exact float64 gradients; raise listing every failure.
 
@@ -235,6 +239,12 @@ def check_gradients(
             then compared with central finite differences of it in float64 (a
             self-consistency check for GRU variants with no reference; the
             report says so). It must keep float64 inputs in float64.
+        num_layers, bidirectional, lengths, padding: as for
+            ``check_implementation``; when any differs from its default,
+            ``backward_fn(x, h0, layers, lengths, dout, dh_n)`` (lengths only
+            with ``lengths=True``) returns ``(dx, dh0, grads)``: dx (B, T, D),
+            dh0 (num_layers * num_directions, B, H), grads one GRUParams (or
+            mapping) per layer and direction, for sum(out * dout) + sum(h_n * dh_n).
 
     Returns:
         A ``CheckReport`` (``kind == "gradients"``).
@@ -258,6 +268,14 @@ def check_gradients(
                  bias=bias, strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol,
                  hints=hints, profile=profile, max_examples=max_examples, sizes=sizes,
                  allow_incomplete=allow_incomplete)
+        if num_layers != 1 or bidirectional is not False or lengths is not False or padding != "zeros":
+            from gru_props.stack.check import check_stack, settings
+
+            if self_consistency:
+                raise ValueError("forward_fn: the stack form has no self-consistency check; its oracle is the "
+                                 "reference stack (gru_props.level1.stack_backward).")
+            return check_stack(backward_fn, p, settings(num_layers, bidirectional, lengths, padding), properties,
+                               True)
         a = p.args
         props = gradient_properties(a["step"], a["bias"], p.sizes, self_consistency)
         if a["zero_h0"]:

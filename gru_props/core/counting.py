@@ -24,7 +24,8 @@ plus 2H biases in torch and ONNX, H in Keras and gru_props.
 but hold zeros and are not trained). ONNX LSTM peephole weights ``P`` (3H)
 are not counted: PyTorch and Keras have none, and ``LSTMParams`` neither.
 For a later layer of a stack, D is the previous layer's output width
-(num_directions · H); a bidirectional layer has twice the count.
+(num_directions · H); a bidirectional layer has twice the count
+(``num_layers=``, ``bidirectional=`` count a whole stack that way).
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ def count_parameters(
     *,
     reset_after: bool = True,
     bias: bool = True,
+    num_layers: int = 1,
+    bidirectional: bool = False,
 ) -> int:
-    """Trainable parameters of one GRU or LSTM layer, one direction.
+    """Trainable parameters of a GRU, LSTM or tanh RNN: one layer and direction by default, or a stack.
 
     Args:
         cell: ``"gru"``, ``"lstm"`` or ``"rnn"`` (the tanh RNN).
@@ -115,21 +118,33 @@ def count_parameters(
             count (True, Keras' default: bias (2, 3H); False: (3H,)). LSTMs
             have no reset gate and ignore it. ``torch.nn.GRU`` has only True.
         bias: False for layers without biases.
+        num_layers: layers stacked (>= 1); layer k > 0 reads num_directions * H
+            inputs, as in ``torch.nn.GRU(D, H, num_layers)``.
+        bidirectional: two directions per layer (twice the parameters of each).
 
     Returns:
         The count, e.g. ``count_parameters("gru", 2, 32, "torch") == 3456``
-        and ``count_parameters("lstm", 2, 32, "torch") == 4608``.
+        and ``count_parameters("lstm", 2, 32, "torch") == 4608``;
+        ``count_parameters("gru", 4, 5, "torch", num_layers=2, bidirectional=True)``
+        is 2 * 165 + 2 * 255 = 840.
 
     Raises:
         TypeError: an argument of the wrong type (cell or framework not a
-            string, D or H not an integer, reset_after or bias not a bool).
-        ValueError: an unknown cell or framework, D < 0, H < 1, or
-            reset_after=False for the torch GRU.
+            string, D, H or num_layers not an integer, reset_after, bias or
+            bidirectional not a bool).
+        ValueError: an unknown cell or framework, D < 0, H < 1, num_layers <
+            1, or reset_after=False for the torch GRU.
     """
     cell, D, framework, reset_after, bias = _validated(cell, D, framework, reset_after, bias)
     H = _check_int("H", H, 1, "hidden units")
+    num_layers = _check_int("num_layers", num_layers, 1, "layers stacked")
+    nd = 2 if _check_bool("bidirectional", bidirectional, "two directions per layer") else 1
     gates, per_unit = _coefficients(cell, framework, reset_after, bias)
-    return gates * (D * H + H * H) + per_unit * H
+
+    def layer(d_in: int) -> int:
+        return gates * (d_in * H + H * H) + per_unit * H
+
+    return nd * (layer(D) + (num_layers - 1) * layer(nd * H))
 
 
 def equal_budget_hidden(

@@ -369,6 +369,90 @@ class GRUParams(_GateParams):
                          ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh))
         }
 
+    @classmethod
+    def stack_from_torch(cls, gru: Any) -> Tuple["GRUParams", ...]:
+        """Every layer and direction of a ``torch.nn.GRU`` (or its ``state_dict()``), in PyTorch's order.
+
+        Returns ``num_layers * num_directions`` ``GRUParams``: layer 0 forward,
+        layer 0 reverse (``weight_ih_l0_reverse``...), layer 1 forward, ... as
+        ``stack_forward(x, h0, layers, bidirectional=...)`` takes them. Layer
+        k > 0 has D = num_directions * H. ``bias=False`` layers get zero biases.
+
+        Raises:
+            TypeError: ``gru`` is neither a module nor a mapping.
+            ValueError: an LSTM, a missing layer or direction (the keys must run
+                _l0 .. _l{L-1}, each with or, for every layer, without _reverse),
+                unknown keys, or shapes that do not stack three gates.
+        """
+        if hasattr(gru, "state_dict") and callable(gru.state_dict):
+            if "LSTM" in type(gru).__name__:
+                raise ValueError(f"gru: got a torch.nn.{type(gru).__name__}; GRUParams holds GRUs. Use "
+                                 f"gru_props.lstm.LSTMParams for an LSTM.")
+            state = gru.state_dict()
+        elif isinstance(gru, Mapping):
+            state = gru
+        else:
+            raise TypeError(f"gru: expected a torch.nn.GRU or its state_dict(); got a {type(gru).__name__}.")
+        pattern = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?")
+        found: Dict[Tuple[int, int], Dict[str, Any]] = {}
+        unknown = []
+        for key, value in state.items():
+            m = pattern.fullmatch(str(key))
+            if m is None:
+                unknown.append(str(key))
+                continue
+            found.setdefault((int(m.group(2)), 1 if m.group(3) else 0), {})[f"{m.group(1)}_l0"] = value
+        if unknown:
+            raise ValueError(f"gru: expected the state_dict of a torch.nn.GRU (weight_ih_l0, weight_hh_l0, "
+                             f"bias_ih_l0, bias_hh_l0, ..._reverse); it also holds {sorted(unknown)}.")
+        if not found:
+            raise ValueError("gru: the state_dict holds no GRU weights (weight_ih_l0, ...).")
+        L = 1 + max(k for k, _ in found)
+        nd = 2 if any(d for _, d in found) else 1
+        missing = [f"_l{k}" + ("_reverse" if d else "") for k in range(L) for d in range(nd) if (k, d) not in found]
+        if missing:
+            raise ValueError(f"gru: the state_dict has no weights for {', '.join(missing)}: a torch.nn.GRU with "
+                             f"{L} layer(s){' and two directions' if nd == 2 else ''} has every one of them.")
+        layers = []
+        for k in range(L):
+            for d in range(nd):
+                try:
+                    layers.append(cls.from_torch(found[(k, d)]))
+                except ValueError as exc:
+                    where = f"_l{k}" + ("_reverse" if d else "")
+                    raise ValueError(f"gru: the weights ending in {where}: {exc}".replace("_l0", where)) from None
+        return tuple(layers)
+
+    @staticmethod
+    def stack_to_torch(layers: Sequence["GRUParams"], *, bidirectional: bool = False) -> Dict[str, Any]:
+        """A ``state_dict`` for ``torch.nn.GRU(D, H, num_layers, bidirectional=...)`` from ``layers`` in
+        PyTorch's order (layer 0 forward, layer 0 reverse, ...): load it with ``gru.load_state_dict``.
+
+        Raises:
+            TypeError: ``layers`` is not a sequence of GRUParams, ``bidirectional`` not a bool.
+            ValueError: a number of layers that is not a multiple of num_directions, or shapes that do
+                not chain (layer k > 0 must have D = num_directions * H).
+        """
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional: expected True or False; got {bidirectional!r}.")
+        if isinstance(layers, GRUParams):
+            raise TypeError("layers: expected a sequence of GRUParams; got one GRUParams (pass [params]).")
+        items = list(layers)
+        nd = 2 if bidirectional else 1
+        if not items or len(items) % nd or not all(isinstance(p, GRUParams) for p in items):
+            raise ValueError(f"layers: expected num_layers * num_directions GRUParams, a positive multiple of {nd} "
+                             f"for bidirectional={bool(bidirectional)}; got {len(items)} item(s).")
+        H = items[0].H
+        state: Dict[str, Any] = {}
+        for i, p in enumerate(items):
+            k, d = divmod(i, nd)
+            if p.H != H or (k > 0 and p.D != nd * H) or (k == 0 and p.D != items[0].D):
+                raise ValueError(f"layers[{i}]: expected D = {items[0].D if k == 0 else nd * H}, H = {H} (layer "
+                                 f"{k} of a torch.nn.GRU); got D = {p.D}, H = {p.H}.")
+            suffix = f"_l{k}" + ("_reverse" if d else "")
+            state.update({key.replace("_l0", suffix): v for key, v in p.to_torch().items()})
+        return state
+
     # ------------------------------------------------------------------- Keras
     @classmethod
     def from_keras(cls, kernel: Any, recurrent_kernel: Any, bias: Any = None) -> "GRUParams":

@@ -204,3 +204,42 @@ def check_backward_args(
         dtype = compute_dtype(dtype, dh_T.dtype)
     dh_T = check_hidden("dh_T", dh_T, B, H, dtype)
     return x, h0, dhs, dh_T, dtype
+
+
+def check_lengths(lengths: Any, B: int, T: int) -> Any:
+    """Validate ``lengths``: None, or integers of shape (B,) with 0 <= lengths[b] <= T.
+
+    Returns None or an int64 array (B,), a copy (the caller's array is never kept or written).
+    Raises ``TypeError`` for non-integers (floats with integral values included: a length is a count)
+    and ``ValueError`` for the wrong shape or a length out of range, naming what was expected.
+    """
+    if lengths is None:
+        return None
+    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):  # a torch tensor
+        lengths = lengths.detach().cpu().numpy()
+    try:
+        arr = np.asarray(lengths)
+    except Exception as exc:
+        raise TypeError(f"lengths: expected integers of shape (B,) = ({B},), got {describe_value(lengths)} "
+                        f"that NumPy cannot turn into an array ({exc}).") from None
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"lengths: expected an integer array of shape (B,) = ({B},), each sequence's number of valid steps; "
+            f"got dtype {arr.dtype}. Pass e.g. np.array([...], dtype=np.int64)"
+            + (" (booleans are not lengths: a mask m (B, T) gives lengths m.sum(axis=1))" if arr.dtype.kind == "b"
+               else "") + "."
+        )
+    if arr.shape != (B,):
+        raise ValueError(
+            f"lengths: expected shape (B,) = ({B},), B read from x; got {arr.shape}."
+            + (" This looks like a mask (B, T): pass mask.sum(axis=1)." if arr.ndim == 2 else "")
+        )
+    bad = np.flatnonzero((arr < 0) | (arr > T))
+    if bad.size:
+        b = int(bad[0])
+        raise ValueError(
+            f"lengths: expected 0 <= lengths[b] <= T = {T} (T read from x of shape (B, T, D)); got "
+            f"lengths[{b}] = {int(arr[b])}. A sequence cannot be longer than x: pad x to the longest length, "
+            f"or clip the lengths."
+        )
+    return arr.astype(np.int64)

@@ -207,6 +207,10 @@ def check_implementation(
     properties: Optional[Sequence[str]] = None,
     hints: int = 1,
     sizes: Any = None,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    lengths: bool = False,
+    padding: str = "zeros",
 ) -> CheckReport:
     """Check ``fn`` against every property of the GRU contract; raise listing every failure.
 
@@ -245,6 +249,15 @@ def check_implementation(
         sizes: the largest (B, T, D, H) generated, as a mapping such as
             ``{"T": 64, "H": 32}`` or a tuple (default by profile: up to
             B=6, T=20, D=H=10; ``thorough`` up to B=8, T=40, D=H=16).
+        num_layers, bidirectional, lengths, padding: the whole ``torch.nn.GRU``.
+            When any differs from its default, ``fn`` follows the stack form
+            ``fn(x, h0, layers, lengths)`` -> ``(out, h_n)``: layers a list of
+            num_layers * num_directions ``GRUParams`` (layer 0 forward, layer 0
+            reverse, ...), h0 and h_n (num_layers * num_directions, B, H), out
+            (B, T, num_directions * H); ``lengths`` (B,) is passed only with
+            ``lengths=True``. ``padding``: "zeros" (outputs 0 past each length,
+            PyTorch / ONNX Runtime), "hold" (the last valid state repeated) or
+            "any" (padded outputs unchecked). See ``gru_props.stack``.
 
     Returns:
         A ``CheckReport`` (``report.complete`` is False only with ``allow_incomplete``).
@@ -261,6 +274,10 @@ def check_implementation(
         p = plan(fn, "fn", step=step, reset_after=reset_after, interpolation=interpolation, bias=bias,
                  strict=strict, timeout=timeout, max_seconds=max_seconds, rtol=rtol, atol=atol, hints=hints,
                  profile=profile, max_examples=max_examples, sizes=sizes, allow_incomplete=allow_incomplete)
+        if num_layers != 1 or bidirectional is not False or lengths is not False or padding != "zeros":
+            from gru_props.stack.check import check_stack, settings
+
+            return check_stack(fn, p, settings(num_layers, bidirectional, lengths, padding), properties, False)
         a = p.args
         props = forward_properties(a["bias"], p.sizes)
         if a["zero_h0"]:

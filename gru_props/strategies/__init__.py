@@ -53,6 +53,8 @@ __all__ = [
     "extreme_gru_cases",
     "seeded_gru_params",
     "seeded_gru_cases",
+    "lengths",
+    "stack_cases",
 ]
 
 #: The magnitudes ``extreme_values`` mixes in: enough to saturate every gate
@@ -384,3 +386,68 @@ def seeded_gru_cases(
         return GRUCase(x, h0, params)
 
     return st.tuples(shapes, dtypes, seeds()).map(make)
+
+
+def lengths(B: int, T: int) -> st.SearchStrategy[np.ndarray]:
+    """Sequence lengths (B,), each in 0 .. T, int64: T (no padding) and 0 (an empty sequence) come up
+    often; shrinks towards every length T, then towards shorter ones."""
+    B = _check_int("B", B, 0)
+    T = _check_int("T", T, 0)
+    one = st.one_of(st.just(T), st.just(0), st.integers(0, T)) if T else st.just(0)
+    return st.lists(one, min_size=B, max_size=B).map(lambda v: np.array(v, dtype=np.int64))
+
+
+_lengths = lengths
+
+
+def stack_cases(*, num_layers: int = 1, bidirectional: bool = False, lengths: bool = False, bias: bool = True,
+                sizes: Any = None, extreme: bool = False, empty: bool = False, gradient: bool = False,
+                dtype: Any = None) -> st.SearchStrategy[Any]:
+    """Inputs of a stacked GRU (``gru_props.stack.case.StackCase``): x (B, T, D), h0 (num_layers *
+    num_directions, B, H), the layers, lengths (B,) when ``lengths`` (unequal, 0 and T included), and with
+    ``gradient`` dout and dh_n.
+
+    Small sizes first (B <= 3, T <= 4, D, H <= 3; shrinking stays readable), then up to ``sizes`` (a
+    ``gru_props.engine.profiles.Sizes``; T and H capped at 12 and 8: a stack costs num_layers *
+    num_directions passes). Values come from a drawn seed (weights uniform in +-scale, scale 1/sqrt(H) to
+    1.5, or up to 1e3 with ``extreme``); ``empty`` gives T = 0. ``bias=False`` zeroes every bias.
+    """
+    from gru_props.engine.profiles import SIZES
+    from gru_props.stack.case import StackCase
+
+    num_layers = _check_int("num_layers", num_layers, 1)
+    bidirectional = _check_bool("bidirectional", bidirectional)
+    with_lengths = _check_bool("lengths", lengths)
+    big = SIZES["dev"] if sizes is None else sizes
+    nd = 2 if bidirectional else 1
+    small = (3, 0 if empty else 4, 3, 3)
+    large = (big.B, 0 if empty else min(big.T, 12), min(big.D, 8), min(big.H, 8))
+    dtypes = float_dtypes() if dtype is None else st.just(np.dtype(dtype))
+    scales = st.sampled_from([1e3, 100.0]) if extreme else st.sampled_from([1.0, 0.5, 1.5])
+
+    @st.composite
+    def build(draw: Any) -> Any:
+        top = draw(st.sampled_from([small, large])) if not empty else small
+        B = draw(st.integers(1, top[0]))
+        T = draw(st.integers(0 if empty else 1, top[1]))
+        D = draw(st.integers(1, top[2]))
+        H = draw(st.integers(1, top[3]))
+        dt = draw(dtypes)
+        scale = draw(scales)
+        seed = draw(seeds())
+        rng = np.random.default_rng(seed)
+        layers = []
+        for i in range(num_layers * nd):
+            p = GRUParams.random(D if i < nd else nd * H, H, seed=rng, scale=scale / np.sqrt(max(H, 1)) if scale == 1.0
+                                 else scale, dtype=dt)
+            layers.append(_without_bias(p, bias))
+        x = ((scale if extreme else 1.0) * rng.standard_normal((B, T, D))).astype(dt)
+        h0 = rng.uniform(-1.0, 1.0, (num_layers * nd, B, H)).astype(dt)
+        lens = draw(_lengths(B, T)) if with_lengths else None
+        dout = dh_n = None
+        if gradient:
+            dout = rng.standard_normal((B, T, nd * H)).astype(dt)
+            dh_n = rng.standard_normal((num_layers * nd, B, H)).astype(dt)
+        return StackCase(x, h0, tuple(layers), lens, bidirectional, dout, dh_n)
+
+    return build()

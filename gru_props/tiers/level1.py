@@ -31,6 +31,7 @@ from gru_props.core.params import GRUParams
 from gru_props.core.validation import (
     check_backward_args,
     check_forward_args,
+    check_lengths,
     check_reset_after,
     check_step_args,
 )
@@ -87,6 +88,8 @@ def gru_forward(
     h0: Optional[np.ndarray],
     params: GRUParams,
     reset_after: bool = False,
+    *,
+    lengths: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Run the GRU over a batch-first sequence.
 
@@ -95,24 +98,40 @@ def gru_forward(
         h0: initial hidden state, (B, H); None means zeros.
         params: a ``GRUParams`` with input size D and hidden size H.
         reset_after: False for Cho et al. / ONNX default, True for PyTorch / Keras.
+        lengths: None (every sequence has T steps) or integers (B,) with
+            0 <= lengths[b] <= T: sequence b is its first lengths[b] steps, the
+            rest of x[b] is padding and never read (packed-sequence semantics,
+            as ``torch.nn.utils.rnn.pack_padded_sequence`` gives).
 
     Returns:
         ``(hs, h_T)``: every hidden state (B, T, H) and the last one (B, H).
-        T = 0 gives hs of shape (B, 0, H) and h_T equal to h0.
+        T = 0 gives hs of shape (B, 0, H) and h_T equal to h0. With lengths,
+        ``hs[b, t]`` is zero for t >= lengths[b] and ``h_T[b]`` is the state
+        after step lengths[b] - 1 (h0[b] when lengths[b] == 0).
 
     Raises:
-        TypeError: non-numeric, complex or boolean arrays; ``params`` not a GRUParams.
-        ValueError: wrong rank or a B, D or H that does not match.
+        TypeError: non-numeric, complex or boolean arrays; ``params`` not a
+            GRUParams; lengths not integers.
+        ValueError: wrong rank or a B, D or H that does not match; lengths not
+            of shape (B,) or outside 0 .. T.
     """
     reset_after = check_reset_after(reset_after)
     x, h0, dtype = check_forward_args(x, h0, params)
     p = _cast(params, dtype)
     B, T, _ = x.shape
+    lengths = check_lengths(lengths, B, T)
     h = h0.astype(dtype, copy=True)
     states = []
     for t in range(T):
-        h = _cell(x[:, t, :].astype(dtype, copy=False), h, p, reset_after)
-        states.append(h)
+        x_t = x[:, t, :].astype(dtype, copy=False)
+        if lengths is None:
+            h = _cell(x_t, h, p, reset_after)
+            states.append(h)
+            continue
+        valid = (t < lengths)[:, None]  # (B, 1): which sequences still have a step t
+        h_new = _cell(np.where(valid, x_t, 0).astype(dtype), h, p, reset_after)  # padding is never read
+        h = np.where(valid, h_new, h)  # a finished sequence keeps its last state
+        states.append(np.where(valid, h_new, 0).astype(dtype))  # and outputs zeros
     hs = np.stack(states, axis=1) if states else np.zeros((B, 0, params.H), dtype=dtype)
     assert hs.shape == (B, T, params.H) and h.shape == (B, params.H)
     assert hs.dtype == dtype and h.dtype == dtype
@@ -126,6 +145,8 @@ def gru_backward(
     dhs: Optional[np.ndarray],
     dh_T: Optional[np.ndarray] = None,
     reset_after: bool = False,
+    *,
+    lengths: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
     """Backpropagation through time: the gradients of a loss through ``gru_forward``.
 
@@ -140,6 +161,10 @@ def gru_backward(
         dhs: dL/dhs, (B, T, H); None means zeros (a loss on h_T only).
         dh_T: dL/dh_T, (B, H), added on top of ``dhs[:, -1]``; None means zeros.
         reset_after: False for Cho et al. / ONNX default, True for PyTorch / Keras.
+        lengths: as for ``gru_forward``: None, or integers (B,) in 0 .. T. Then
+            dh_T reaches each sequence at its last valid step, dhs at padded
+            steps is ignored (those outputs are constant zeros), and dx is
+            zero at padded steps.
 
     Returns:
         ``(dx, dh0, grads)``: dL/dx (B, T, D), dL/dh0 (B, H), and a
@@ -148,9 +173,11 @@ def gru_backward(
         dx of shape (B, 0, D), dh0 equal to dh_T and zero parameter gradients.
 
     Raises:
-        TypeError: non-numeric, complex or boolean arrays; ``params`` not a GRUParams.
+        TypeError: non-numeric, complex or boolean arrays; ``params`` not a
+            GRUParams; lengths not integers.
         ValueError: wrong rank or a B, T, D or H that does not match (the
-            message names the argument, the expected and the received shape).
+            message names the argument, the expected and the received shape);
+            lengths not of shape (B,) or outside 0 .. T.
     """
     reset_after = check_reset_after(reset_after)
     x, h0, dhs, dh_T, dtype = check_backward_args(x, h0, params, dhs, dh_T)
@@ -158,6 +185,12 @@ def gru_backward(
     x = x.astype(dtype, copy=False)
     dhs = dhs.astype(dtype, copy=False)
     B, T, D = x.shape
+    lengths = check_lengths(lengths, B, T)
+    # valid[t]: (B, 1), 1 where sequence b has a step t (all ones without lengths).
+    valid = [np.ones((B, 1), dtype=dtype) if lengths is None else (t < lengths)[:, None].astype(dtype)
+             for t in range(T)]
+    if lengths is not None:
+        x = np.where(np.arange(T)[None, :, None] < lengths[:, None, None], x, 0).astype(dtype)  # never read
 
     # Forward again, keeping what the chain rule needs at every step.
     h_prev_at, z_at, r_at, n_at, g_at = [], [], [], [], []
@@ -177,7 +210,8 @@ def gru_backward(
         r_at.append(r)
         n_at.append(n)
         g_at.append(g)
-        h = z * h + (1 - z) * n
+        h_new = z * h + (1 - z) * n
+        h = h_new if lengths is None else np.where(valid[t] > 0, h_new, h)  # a finished sequence keeps h
 
     grads = {name: np.zeros_like(a) for name, a in p.arrays().items()}
     dx = np.zeros((B, T, D), dtype=dtype)
@@ -185,7 +219,10 @@ def gru_backward(
     for t in reversed(range(T)):
         x_t, h_prev = x[:, t, :], h_prev_at[t]
         z, r, n, g = z_at[t], r_at[t], n_at[t], g_at[t]
-        dh = dhs[:, t, :] + dh_next  # dL/dh_t: this step's own loss plus all later steps'
+        # dL/dh_t: this step's own loss plus all later steps'. With lengths, a padded step outputs a
+        # constant zero (its dhs counts for nothing) and passes h_{t-1} on unchanged (dL/dh_{t-1} = dh_next).
+        m = valid[t]
+        dh = m * (dhs[:, t, :] + dh_next)
 
         # h_t = z * h_prev + (1 - z) * n
         dz = dh * (h_prev - n)  # dL/dz
@@ -226,7 +263,7 @@ def gru_backward(
 
         # every path from x_t: the two gates and the candidate
         dx[:, t, :] = da_z @ p.W_z.T + da_r @ p.W_r.T + da_n @ p.W_n.T
-        dh_next = dh_prev
+        dh_next = dh_prev + (1 - m) * dh_next  # padded: the gradient passes straight through
 
     dh0 = dh_next
     result = GRUParams(**grads)

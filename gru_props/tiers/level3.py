@@ -53,6 +53,7 @@ every state), then walks back over time:
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -171,6 +172,7 @@ def gru_forward(
     return_sequences: bool = True,
     chunk_size: Optional[int] = None,
     cache: Optional["GRUCache"] = None,
+    lengths: Optional[np.ndarray] = None,
 ) -> Tuple[Optional[np.ndarray], np.ndarray]:
     """Run the GRU over x (B, T, D) from h0 (B, H) or None.
 
@@ -188,6 +190,12 @@ def gru_forward(
         cache: a ``GRUCache`` to keep this forward's work in, for a
             ``gru_backward(..., cache=cache)`` of the same arguments; None
             (the default) keeps nothing.
+        lengths: None, or integers (B,) with 0 <= lengths[b] <= T: sequence b
+            is its first lengths[b] steps and the rest of x[b] is never read;
+            hs[b, t] is zero for t >= lengths[b] and h_T[b] is the state after
+            step lengths[b] - 1 (h0[b] when lengths[b] == 0). The batch is
+            sorted by length and each run of steps with the same sequences
+            active is one Level 3 pass over those rows (as a packed sequence).
 
     Returns:
         ``(hs, h_T)``: hs (B, T, H) (or None), h_T (B, H); float32 if every
@@ -196,11 +204,22 @@ def gru_forward(
     Raises:
         TypeError: non-numeric, complex or boolean arrays; ``params`` not a
             GRUParams; ``cache`` not a GRUCache.
-        ValueError: wrong rank or a B, D or H that does not match; chunk_size < 1.
+        ValueError: wrong rank or a B, D or H that does not match; chunk_size < 1;
+            ``cache`` given with ``lengths``; lengths not of shape (B,) or
+            outside 0 .. T.
     """
     reset_after = check_reset_after(reset_after)
     x, h0, dtype = check_forward_args(x, h0, params)
     B, T, _ = x.shape
+    if lengths is not None:
+        from gru_props.tiers import packed
+
+        if cache is not None:
+            raise ValueError(_NO_CACHE_WITH_LENGTHS)
+        if chunk_size is not None:
+            check_positive_int("chunk_size", chunk_size)
+        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=False)
+        return (run.hs if return_sequences else None), run.h_T
     if cache is not None:
         if not isinstance(cache, GRUCache):
             raise TypeError(
@@ -580,6 +599,7 @@ def gru_backward(
     reset_after: bool = False,
     *,
     cache: Optional[GRUCache] = None,
+    lengths: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
     """Backpropagation through time of ``gru_forward`` (fast).
 
@@ -596,6 +616,9 @@ def gru_backward(
         cache: the ``GRUCache`` a ``gru_forward(x, h0, params, reset_after,
             cache=cache)`` of these same arguments filled; its work is reused
             instead of running the forward again. None (the default) runs it.
+        lengths: None, or integers (B,) in 0 .. T (as ``gru_forward``): dh_T
+            reaches each sequence at its last valid step, dhs at padded steps
+            is ignored and dx is zero there. Not with a cache.
 
     Returns:
         ``(dx, dh0, grads)``: dL/dx (B, T, D), dL/dh0 (B, H) and a
@@ -609,18 +632,40 @@ def gru_backward(
         ValueError: wrong rank or a B, T, D or H that does not match (the
             message names the argument, the expected and the received shape);
             ``cache`` empty, or filled by a forward of other arguments, another
-            dtype or the other convention.
+            dtype or the other convention; ``cache`` given with ``lengths``;
+            lengths not of shape (B,) or outside 0 .. T.
     """
     reset_after = check_reset_after(reset_after)
     no_dhs = dhs is None
     x, h0, dhs, dh_T, dtype = check_backward_args(x, h0, params, dhs, dh_T)
-    B, T, D = x.shape
-    H = params.H
+    if lengths is not None:
+        from gru_props.tiers import packed
+
+        if cache is not None:
+            raise ValueError(_NO_CACHE_WITH_LENGTHS)
+        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=True)
+        return run.backward(None if no_dhs else dhs, dh_T)
     if cache is None:
         cache = GRUCache()
         _forward_cached(x, h0, params, dtype, reset_after, cache)
     else:
         _check_cache(cache, x, h0, params, dtype, reset_after)
+    return _backward(cache, params, dtype, reset_after, None if no_dhs else dhs, dh_T)
+
+
+_NO_CACHE_WITH_LENGTHS = (
+    "cache: a GRUCache holds the forward of equal-length sequences; with lengths= pass cache=None (the "
+    "backward then runs its own forward), or use gru_props.level3.stack_forward / stack_backward, which "
+    "keep their work per layer and direction."
+)
+
+
+def _backward(cache: "GRUCache", params: GRUParams, dtype: np.dtype, reset_after: bool,
+              dhs: Optional[np.ndarray], dh_T: np.ndarray) -> Tuple[np.ndarray, np.ndarray, GRUParams]:
+    """BPTT from a filled cache: dhs (B, T, H) or None (zeros), dh_T (B, H); returns (dx, dh0, grads)."""
+    T, B = cache.h.shape[0] - 1, cache.h.shape[1]
+    D = cache.x.shape[2] - 1
+    H = params.H
     WbT, UbT, UnT = _prepared_backward(params, dtype, reset_after)
     ng = 3 if reset_after else 2
 
@@ -634,7 +679,7 @@ def gru_backward(
     if not reset_after:
         Fnz_l, Fn_l, Fr_l = list(P[:2].transpose(1, 0, 2, 3)), list(P[0]), list(P[2])
         r_l = list(cache.gates[:, 1])
-    dhs_l = None if no_dhs else list(dhs.astype(dtype, copy=False).transpose(1, 0, 2))
+    dhs_l = None if dhs is None else list(dhs.astype(dtype, copy=False).transpose(1, 0, 2))
 
     dh = np.array(dh_T, dtype=dtype, order="C", copy=True)  # dL/dh_t, starting at h_T
     acc = np.empty((4, B, H), dtype=dtype)  # the paths into dL/dh_{t-1}, summed at the end
