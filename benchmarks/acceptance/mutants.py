@@ -25,9 +25,10 @@ rejected. For each mutant of ``learner_code.py`` (made by ``mutate.py``):
    50 fresh cases: equal there too, its rejection is a false alarm.
 
 Crash mutants are not checked (``--check-crashes`` checks them too). The
-backward learners give ~1,250 mutants; by default a deterministic sample of
-``--backward-sample`` of them is checked (every k-th mutant of each operator,
-so that every operator keeps its share); ``--backward-sample 0`` checks all.
+forward learners give 710 mutants, the backward ones 1,257; a deterministic
+sample of ``--forward-sample`` / ``--backward-sample`` of them (every k-th
+mutant of each operator, so that every operator keeps its share; 0: all) is
+taken before classification (defaults: every forward mutant, 400 backward).
 Each mutant's record is appended to ``--out`` (JSON lines) as it finishes,
 so an interrupted run can be summarised with ``--report`` and continued
 with ``--resume``. Runs under ``nice`` are the machine-friendly way:
@@ -195,8 +196,9 @@ def choose(args: argparse.Namespace) -> List[mutate.Mutant]:
         ms = mutate.mutants(name)
         if args.quick:
             chosen += sample(ms, 5)
-        elif LEARNERS[name]["kind"] == "backward" and args.backward_sample:
-            share = args.backward_sample // max(1, len([n for n in learners if LEARNERS[n]["kind"] == "backward"]))
+        elif args.sample.get(LEARNERS[name]["kind"]):
+            kind = LEARNERS[name]["kind"]
+            share = args.sample[kind] // max(1, len([n for n in learners if LEARNERS[n]["kind"] == kind]))
             chosen += sample(ms, share)
         else:
             chosen += ms
@@ -324,9 +326,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--kind", choices=("all", "forward", "backward"), default="all")
     ap.add_argument("--learners", help="comma list of learner names")
     ap.add_argument("--ids", help="comma list of mutant ids (learner#NNNN)")
+    ap.add_argument("--forward-sample", type=int, default=0,
+                    help="forward mutants taken, in all, before classification (default 0: every one)")
     ap.add_argument("--backward-sample", type=int, default=400,
-                    help="backward mutants checked, in all (0: every one; default 400)")
+                    help="backward mutants taken, in all, before classification (0: every one; default 400)")
     ap.add_argument("--check-crashes", action="store_true", help="check crash mutants too")
+    ap.add_argument("--classify-only", action="store_true", help="only classify the chosen mutants (no check)")
     ap.add_argument("--fresh", type=int, default=_shared.FRESH, help="fresh cases per verification (default 50)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     ap.add_argument("--out", default=None, help="JSON-lines file of the records (default: none)")
@@ -335,6 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-correct", action="store_true", help="skip checking the unmutated learners")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each record, and error texts in the lists")
     args = ap.parse_args(argv)
+    args.sample = {"forward": args.forward_sample, "backward": args.backward_sample}
 
     if args.report:
         records = load(args.report)
@@ -342,6 +348,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   [r for r in records if r["id"].endswith("(unmutated)")], args.verbose)
         return 0
     total = Stopwatch()
+    if args.classify_only:
+        for kind in ("forward", "backward"):
+            counts: Dict[str, Counter] = defaultdict(Counter)
+            for m in choose(args):
+                if LEARNERS[m.learner]["kind"] == kind:
+                    counts[m.operator][classify(m.compile(), kind)["class"]] += 1
+            if counts:
+                print(f"{kind}: " + ", ".join(f"{c} {sum(v[c] for v in counts.values())}"
+                                             for c in ("value-wrong", "equivalent", "crashes")))
+                for op, v in counts.items():
+                    print(f"    {op:16} " + ", ".join(f"{c} {v[c]}" for c in ("value-wrong", "equivalent", "crashes")))
+        print(f"{total():.0f} s")
+        return 0
     done = set()
     if args.out and args.resume and os.path.exists(args.out):
         done = {r["id"] for r in load(args.out)}
