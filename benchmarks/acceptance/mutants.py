@@ -20,7 +20,8 @@ rejected. For each mutant of ``learner_code.py`` (made by ``mutate.py``):
 3. for every failure that carries a ``bug_model``, verify that the model
    reproduces the mutant on 50 fresh cases (``_shared.verify_model``: sizes
    1..5, h0 zero and not, float64, 1e-6 relative): an explanation whose model
-   does not is a *false explanation*;
+   does not is a *false explanation*; the same on 10 fresh cases at extreme
+   magnitudes is reported apart (exp overflows there);
 4. an ``equivalent`` mutant that is rejected is compared with Level 1 on the
    50 fresh cases: equal there too, its rejection is a false alarm.
 
@@ -120,17 +121,46 @@ def run_check(fn: Any, kind: str, rec: Dict[str, Any], fresh: int) -> None:
     rec["error"] = _shared.error_record(err)
     rec["explained"] = bool(rec["error"]["diagnoses"]) and rec["error"]["bug_model"] is not None
     watch = Stopwatch()
-    cases = _shared.fresh_cases(fresh)
     rec["verifications"] = []
     for index, model in _shared.models_of(err):
-        v = _shared.verify_model(fn, model, kind, cases)
+        v = _shared.verify_everywhere(fn, model, kind, fresh)
         v["failure"] = index
         v["model"] = repr(model)
         rec["verifications"].append(v)
-    first = [v for v in rec["verifications"] if v["failure"] == 0]
-    if rec["explained"]:
-        rec["explanation_true"] = bool(first and first[0]["true"])
+    mark_truth(rec)
     rec["verify_seconds"] = round(watch(), 2)
+
+
+def mark_truth(rec: Dict[str, Any]) -> None:
+    """``explanation_true`` (the model reproduces the function on the 50 ordinary fresh cases) and
+    ``explanation_true_extreme`` (on the extreme ones too) of an explained record."""
+    first = [v for v in rec.get("verifications", ()) if v["failure"] == 0]
+    if rec.get("explained"):
+        rec["explanation_true"] = bool(first and first[0]["true"])
+        if first and "extreme" in first[0]:
+            ext = first[0]["extreme"]
+            rec["explanation_true_extreme"] = bool(ext["true"] or ext["compared"] == 0)
+
+
+def reverify(path: str, out_path: str) -> None:
+    """Add the extreme-case verification to the records of a run made before it existed: each model is
+    rebuilt from its repr (``_shared.rebuild_model``) and the mutant recompiled from its id."""
+    records = load(path)
+    by_id: Dict[str, mutate.Mutant] = {}
+    for learner in sorted({r["learner"] for r in records if "#" in r["id"]}):
+        by_id.update({m.id: m for m in mutate.mutants(learner)})
+    with open(out_path, "w") as fh:
+        for rec in records:
+            if rec.get("verifications") and rec["id"] in by_id:
+                fn = by_id[rec["id"]].compile()
+                for v in rec["verifications"]:
+                    if "extreme" not in v:
+                        model = _shared.rebuild_model(rec["kind"], v["model"])
+                        v["extreme"] = _shared.verify_model(fn, model, rec["kind"], _shared.extreme_cases(),
+                                                            rtol=_shared.EXTREME_RTOL,
+                                                            floor_frac=_shared.EXTREME_RTOL)
+                mark_truth(rec)
+            fh.write(json.dumps(rec) + "\n")
 
 
 def run_mutant(m: mutate.Mutant, kind: str, check_crashes: bool = False, fresh: int = _shared.FRESH
@@ -156,7 +186,7 @@ def run_mutant(m: mutate.Mutant, kind: str, check_crashes: bool = False, fresh: 
         else:
             def ref(x, h0, p, dhs, dh_T):
                 return level1.gru_backward(x, h0, p, dhs, dh_T, reset_after=ra)
-        rec["equivalent_on_fresh"] = _shared.verify_model(fn, ref, kind, _shared.fresh_cases(fresh))
+        rec["equivalent_on_fresh"] = _shared.verify_everywhere(fn, ref, kind, fresh)
     return rec
 
 
@@ -247,6 +277,8 @@ def summarise(records: Sequence[Dict[str, Any]], correct: Sequence[Dict[str, Any
         print(f"  explained / value-wrong:    {pct(len(explained), len(vw))}")
         print(f"  explanations true:          {pct(len(explained) - len(false), len(explained))}")
         print(f"  FALSE explanations:         {len(false)}")
+        false_ext = [r for r in explained if r.get("explanation_true") and r.get("explanation_true_extreme") is False]
+        print(f"  true on the 50 ordinary cases but not on the {_shared.EXTREME} extreme ones: {len(false_ext)}")
         named_no_model = [r for r in killed if r["error"].get("diagnosis") and not r.get("explained")]
         if named_no_model:
             names = Counter(r["error"]["diagnosis"] for r in named_no_model)
@@ -293,6 +325,7 @@ def summarise(records: Sequence[Dict[str, Any]], correct: Sequence[Dict[str, Any
         print("  diagnoses given (value-wrong, explained): " + ", ".join(f"{k} {v}" for k, v in diag.most_common()))
 
         for title, group in (("FALSE EXPLANATIONS", false),
+                             ("EXPLANATIONS FALSE ON EXTREME FRESH CASES ONLY", false_ext),
                              ("EQUIVALENT MUTANTS REJECTED (false alarms)", eq_false_alarm),
                              ("VALUE-WRONG MUTANTS NOT KILLED", missed), ("CHECKER CRASHES", crashes)):
             if not group:
@@ -308,6 +341,10 @@ def summarise(records: Sequence[Dict[str, Any]], correct: Sequence[Dict[str, Any
                         print(f"        model reproduces {v['matched']}/{v['compared']} fresh cases "
                               f"({v['uncomparable']} uncomparable); worst rel. error {v['worst']:.3g}; first bad: "
                               f"{v['first_bad']}")
+                        x = v.get("extreme")
+                        if x:
+                            print(f"        extreme cases: {x['matched']}/{x['compared']} ({x['uncomparable']} "
+                                  f"uncomparable); first bad: {x['first_bad']}")
                 if r.get("checker_crash"):
                     print("        " + r["checker_crash"].strip().splitlines()[-1])
                 if verbose and "error" in r:
@@ -337,11 +374,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--out", default=None, help="JSON-lines file of the records (default: none)")
     ap.add_argument("--resume", action="store_true", help="skip the ids already in --out")
     ap.add_argument("--report", metavar="JSONL", help="summarise a finished run's records and exit")
+    ap.add_argument("--reverify", nargs=2, metavar=("JSONL", "OUT"),
+                    help="add the extreme-case verification to an earlier run's records, write OUT, and exit")
     ap.add_argument("--no-correct", action="store_true", help="skip checking the unmutated learners")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each record, and error texts in the lists")
     args = ap.parse_args(argv)
     args.sample = {"forward": args.forward_sample, "backward": args.backward_sample}
 
+    if args.reverify:
+        reverify(*args.reverify)
+        return 0
     if args.report:
         records = load(args.report)
         summarise([r for r in records if not r["id"].endswith("(unmutated)")],
