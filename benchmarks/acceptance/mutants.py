@@ -42,6 +42,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -302,6 +303,7 @@ def summarise(records: Sequence[Dict[str, Any]], correct: Sequence[Dict[str, Any
                   f"sum {sum(times) / 60:.1f} min; verification sum "
                   f"{sum(r.get('verify_seconds', 0) for r in recs) / 60:.1f} min")
 
+        review_lines(recs)
         print("  by operator: value-wrong / killed / explained / false / equivalent / crashes")
         for op in mutate.OPERATORS:
             o = [r for r in recs if r["operator"] == op]
@@ -350,6 +352,46 @@ def summarise(records: Sequence[Dict[str, Any]], correct: Sequence[Dict[str, Any
                 if verbose and "error" in r:
                     print("        " + r["error"]["text"].replace("\n", "\n        "))
     print(f"\ncorrect learner functions rejected: {len(rejected_correct)} of {len(correct)}")
+
+
+_WORST = re.compile(r"batch_rows_independent[^\n]*?\((float\d+)\): worst \|got - expected\| = ([0-9.e+-]+|inf|nan)")
+_EXP_RATIO = re.compile(r"written as exp\(a\) / \(1 \+ exp\(a\)\)|tanh is written \(exp\(a\) - exp\(-a\)\)")
+
+
+def review_lines(recs: Sequence[Dict[str, Any]]) -> None:
+    """Lines of the reports to review, counted: are they true of the mutant?
+
+    * the convention the failure is shown in is not the learner's, and the message does not say that the
+      case cannot tell the conventions apart (unexplained failures only: an explanation in the other
+      convention is judged by its model);
+    * ``batch_rows_independent`` failing by less than 1e-3 in float32 (BLAS rounding of a batched product,
+      while no mutant here mixes batch rows that way);
+    * a NaN blamed on an exp-ratio sigmoid or tanh: no learner here writes one, and no mutation makes one.
+    """
+    killed = [r for r in recs if r.get("killed") and r["class"] == "value-wrong"]
+    conv, rows, ratio = [], [], []
+    for r in killed:
+        e = r["error"]
+        learner_ra = LEARNERS[r["learner"]]["reset_after"]
+        if not r.get("explained") and e.get("convention") and f"reset_after={not learner_ra}" in e["convention"] \
+                and "does not show which one" not in e["text"]:
+            conv.append(r)
+        texts = [f.get("line") or "" for f in e.get("failures", ())] + [e["text"]]
+        for m in _WORST.finditer("\n".join(texts)):
+            if m.group(1) == "float32" and m.group(2) not in ("inf", "nan") and float(m.group(2)) < 1e-3:
+                rows.append((r, float(m.group(2))))
+                break
+        if _EXP_RATIO.search(e["text"]):
+            ratio.append(r)
+    print(f"  report lines to review: failure shown in the other reset convention, unexplained and not said to be "
+          f"ambiguous: {len(conv)}; batch_rows_independent failing by < 1e-3 in float32: {len(rows)}; NaN blamed "
+          f"on an exp-ratio sigmoid/tanh that the code does not have: {len(ratio)}")
+    for r in conv[:5]:
+        print(f"      other convention: {r['id']} ({r['before']} -> {r['after']}): {r['error']['property']}")
+    for r, w in rows[:5]:
+        print(f"      batch rows: {r['id']} ({r['before']} -> {r['after']}): worst {w:.3g}")
+    for r in ratio[:5]:
+        print(f"      exp ratio: {r['id']} ({r['before']} -> {r['after']}): {r['error']['property']}")
 
 
 def load(path: str) -> List[Dict[str, Any]]:
