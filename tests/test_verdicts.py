@@ -404,3 +404,21 @@ def test_an_exception_under_an_adapter_is_located_in_the_users_code_not_the_adap
     err = _fails(torch_layout(torch_gru), properties=["output_contract"])
     message = err.failures[0].message
     assert "test_verdicts.py" in message and "adapters" not in message.split("raised ValueError: mine")[1]
+
+
+def _upcasting(empty_dtype):
+    def gru(x, h0, p):  # float64 biases upcast the loop; at T = 0 the state comes back as h0 is
+        hs, h = level1.gru_forward(x.astype(np.float64), h0.astype(np.float64), p.astype(np.float64))
+        if x.shape[1] == 0:
+            return np.zeros((x.shape[0], 0, p.H), empty_dtype), h0
+        return hs, h
+    return gru
+
+
+def test_an_empty_sequence_answered_in_the_inputs_dtype_is_no_failure():
+    kw = dict(profile="ci", max_examples=40, properties=["empty_sequence", "dtype_preserved"])
+    report = check_implementation(_upcasting(np.float64), **kw)  # (float64, float32): h0's own dtype
+    assert "empty_sequence" in report.passed and any("dtype_preserved" in w for w in report.warnings)
+    with pytest.raises(ImplementationError) as info:  # (float16, ...) differs from the contract and T = 1
+        check_implementation(_upcasting(np.float16), **kw)
+    assert info.value.property == "empty_sequence" and "another path" in str(info.value)
