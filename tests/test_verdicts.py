@@ -422,3 +422,27 @@ def test_an_empty_sequence_answered_in_the_inputs_dtype_is_no_failure():
     with pytest.raises(ImplementationError) as info:  # (float16, ...) differs from the contract and T = 1
         check_implementation(_upcasting(np.float16), **kw)
     assert info.value.property == "empty_sequence" and "another path" in str(info.value)
+
+
+def _column_dict_gru(x, h0, w):  # Wnh used without its transpose: a slip whose effect is tiny on some cases
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        z = sigmoid(x[:, t] @ w["Wzx"].T + h @ w["Wzh"].T + w["bz"])
+        r = sigmoid(x[:, t] @ w["Wrx"].T + h @ w["Wrh"].T + w["br"])
+        n = np.tanh(x[:, t] @ w["Wnx"].T + (r * h) @ w["Wnh"] + w["bn"])
+        h = z * h + (1 - z) * n
+        hs.append(h)
+    return (np.stack(hs, 1) if hs else np.zeros(x.shape[:2] + h0.shape[1:], x.dtype)), h
+
+
+def test_a_bug_with_a_small_effect_is_not_called_float32_precision():
+    from gru_props.adapters import named_weights
+
+    names = {"Wzx": "W_z.T", "Wzh": "U_z.T", "bz": "b_z", "Wrx": "W_r.T", "Wrh": "U_r.T", "br": "b_r",
+             "Wnx": "W_n.T", "Wnh": "U_n.T", "bn": "b_n+b_hn"}
+    err = _fails(named_weights(_column_dict_gru, names=names, pass_as="dict"))
+    assert err.diagnoses == ("candidate_recurrent_transposed",)
+    assert not [w for w in err.warnings if "float32 precision" in str(w)], err.warnings

@@ -170,5 +170,14 @@ def allowed_for(expected: np.ndarray, estimate_: Optional[np.ndarray], precision
     return Allowed(rtol, atol, slack, None if judged.all() else judged, estimate_)
 
 
+def rounding_only(allowed: Allowed, scale: float = 1.0) -> Allowed:
+    """``allowed`` (a float32 comparison's) without float32's flat tolerance: what float32 rounding alone
+    explains on the case, ``SAFETY`` times its estimate plus eight units of float32 roundoff (relative, and
+    absolute at ``scale``). A float64 answer off by more than this is not "computed in float32": a bug
+    with a small effect on the case is, and must not be passed off as precision."""
+    u = 8 * unit_roundoff(np.float32)
+    return dataclasses.replace(allowed, rtol=u, atol=u * max(scale, 1e-300))
+
+
 __all__ = ["Allowed", "FLAT", "GRAD_FLAT", "SAFETY", "UNJUDGEABLE", "allowed_for", "estimate", "flat",
-           "precision_of", "unit_roundoff"]
+           "precision_of", "rounding_only", "unit_roundoff"]
