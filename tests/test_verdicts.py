@@ -446,3 +446,46 @@ def test_a_bug_with_a_small_effect_is_not_called_float32_precision():
     err = _fails(named_weights(_column_dict_gru, names=names, pass_as="dict"))
     assert err.diagnoses == ("candidate_recurrent_transposed",)
     assert not [w for w in err.warnings if "float32 precision" in str(w)], err.warnings
+
+
+def test_a_nan_from_another_use_of_exp_is_not_blamed_on_an_exp_ratio_the_code_lacks():
+    def inf_gate(x, h0, p):  # "sigmoid" 1 + (1 + exp(-a)): inf * 0 = NaN, no exp ratio anywhere
+        h, hs = h0, []
+        for t in range(x.shape[1]):
+            z = 1 + (1 + np.exp(-(x[:, t] @ p.W_z + h @ p.U_z + p.b_z)))
+            r = 1 / (1 + np.exp(-(x[:, t] @ p.W_r + h @ p.U_r + p.b_r)))
+            n = np.tanh(x[:, t] @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
+            h = z * h + (1 - z) * n
+            hs.append(h)
+        return np.stack(hs, axis=1) if hs else np.zeros(x.shape[:2] + (p.H,), x.dtype), h
+
+    with np.errstate(all="ignore"):
+        err = _fails(inf_gate)
+    nan = [f for f in err.failures if f.diagnosis == "non_finite_output"]
+    assert nan, [(f.property, f.diagnosis) for f in err.failures]
+    text = " ".join(f.message for f in nan) + str(err)
+    assert "reaches" in text and "so does any other use of exp" in text
+    assert "in a sigmoid written as" not in text
+
+
+def _tanh_gates_learner(x, h0, p):  # a learner's loop with both gates in tanh (its states exceed 1)
+    B, T, D = x.shape
+    H = h0.shape[1]
+    hs = np.zeros((B, T, H))
+    h_prev = h0
+    for t in range(T):
+        x_t = x[:, t, :]
+        z = np.tanh(x_t @ p.W_z + h_prev @ p.U_z + p.b_z)
+        r = np.tanh(x_t @ p.W_r + h_prev @ p.U_r + p.b_r)
+        n = np.tanh(x_t @ p.W_n + (r * h_prev) @ p.U_n + p.b_n + p.b_hn)
+        h = z * h_prev + (1 - z) * n
+        hs[:, t, :] = h
+        h_prev = h
+    return hs, h_prev
+
+
+def test_rounding_amplified_by_another_bug_is_not_rows_mixing():
+    err = _fails(_tanh_gates_learner, reset_after=False)
+    assert err.property == "matches_reference"  # the real bug is still reported
+    assert "batch_rows_independent" not in [f.property for f in err.failures], [
+        (f.property, f.message[:200]) for f in err.failures]

@@ -36,7 +36,15 @@ from gru_props.engine.conventions import Convention
 from gru_props.engine.model import NA, Context, Failure, Property, Verdict
 from gru_props.engine.profiles import SIZES, SMALL, Sizes
 from gru_props.engine.report import user_place
-from gru_props.engine.tolerance import Allowed, allowed_for, estimate, flat, precision_of, rounding_only
+from gru_props.engine.tolerance import (
+    Allowed,
+    allowed_for,
+    dot_rounding,
+    estimate,
+    flat,
+    precision_of,
+    rounding_only,
+)
 from gru_props.strategies import (
     _arrays,
     _values,
@@ -47,6 +55,7 @@ from gru_props.strategies import (
     seeded_gru_cases,
 )
 from gru_props.tiers import level1, level3
+from gru_props.tiers.variants import textbook
 
 #: Central finite differences in float64: step and tolerance (measured: a correct float64 backward agrees
 #: to ~2e-10 at this step).
@@ -167,10 +176,11 @@ def expected_gradients(ctx: Context, case: GradCase, conv: Convention, dtypes: T
     if key in cached:
         return cached[key]
     exact = _tier_gradients(level1, conv, np.float64)
-    tiers = ([_tier_gradients(level1, conv, np.float32), _tier_gradients(level3, conv, np.float32)]
+    tiers = ([_tier_gradients(level1, conv, np.float32), _tier_gradients(level3, conv, np.float32),
+              _tier_gradients(textbook, conv, np.float32)]
              if precision.itemsize < 8 else [_tier_gradients(level3, conv, np.float64)])
     inputs = dict(x=case.x, h0=case.h0, params=case.params, dhs=case.dhs, dh_T=case.dh_T)
-    est = estimate(exact, inputs, tiers, precision, smoothing=_SMOOTHING)
+    est = estimate(exact, inputs, tiers, precision, smoothing=_SMOOTHING, perturb=dot_rounding(case, precision))
     arrays = exact(**inputs)
     allowed = {k: allowed_for(v, est[k], precision, scale=max(1.0, float(np.max(np.abs(v), initial=0.0))),
                               gradients=True, rtol=ctx.rtol, atol=ctx.atol) for k, v in arrays.items()}

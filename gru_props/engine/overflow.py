@@ -42,8 +42,10 @@ class Overflow:
 
 
 def preactivations(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention,
-                   until: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """a_z, a_r, a_n (B, T', H) of the float64 reference GRU in ``conv``, for steps 0 .. ``until``."""
+                   until: Optional[int] = None, states: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """a_z, a_r, a_n (B, T', H) of the float64 reference GRU in ``conv``, for steps 0 .. ``until``; with
+    ``states`` (B, T, H), the function's own states, each step reads h_{t-1} from them instead (a buggy
+    cell's states can grow far beyond the reference's, and its pre-activations with them)."""
     p = conv.standard_params(params.astype(np.float64))
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h0, dtype=np.float64)
@@ -60,6 +62,8 @@ def preactivations(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Conve
             else:
                 a_n = x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn
             h = z * h + (1 - z) * np.tanh(a_n)
+            if states is not None:
+                h = np.asarray(states[:, t], dtype=np.float64)
             for g, a in (("z", a_z), ("r", a_r), ("n", a_n)):
                 out[g].append(a)
     B, H = h.shape
@@ -67,11 +71,16 @@ def preactivations(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Conve
 
 
 def overflow(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention, dtype: Any,
-             first_bad_step: int) -> Overflow:
-    """The pre-activations up to ``first_bad_step``, against the overflow point of exp in ``dtype``."""
+             first_bad_step: int, states: Optional[np.ndarray] = None) -> Overflow:
+    """The pre-activations up to ``first_bad_step``, against the overflow point of exp in ``dtype``: the
+    reference's, and with ``states`` (the function's own states on this case) the larger of those and the
+    ones the function's states give."""
     dt = np.dtype(dtype) if np.dtype(dtype) in EXP_LIMIT else np.dtype(np.float32)
-    pre = preactivations(x, h0, params, conv, until=first_bad_step)
-    largest = {g: float(np.max(np.abs(a), initial=0.0)) for g, a in pre.items()}
+    pres = [preactivations(x, h0, params, conv, until=first_bad_step)]
+    if states is not None:
+        pres.append(preactivations(x, h0, params, conv, until=first_bad_step, states=states))
+    largest = {g: max(float(np.nan_to_num(np.max(np.abs(p[g]), initial=0.0), nan=0.0)) for p in pres)
+               for g in "zrn"}
     return Overflow(first_bad_step, EXP_LIMIT[dt], str(dt), largest)
 
 
@@ -92,24 +101,27 @@ def explain(o: Overflow) -> Tuple[str, Tuple[str, str, str]]:
              "with np.zeros rather than np.empty."),
         )
     gates = [g for g in o.over if g in "zr"]
-    parts = []
+    over = " and ".join(_WHAT[g] for g in o.over)
+    forms = []
     if gates:
-        parts.append(f"a sigmoid written as exp(a) / (1 + exp(a)) ({' and '.join(_WHAT[g] for g in gates)} "
-                     f"reach{'es' if len(gates) == 1 else ''} {max(o.largest[g] for g in gates):.4g})")
+        forms.append("a sigmoid written as exp(a) / (1 + exp(a))")
     if "n" in o.over:
-        parts.append(f"a tanh written as (exp(a) - exp(-a)) / (exp(a) + exp(-a)) ({_WHAT['n']} reaches "
-                     f"{o.largest['n']:.4g})")
+        forms.append("a tanh written as (exp(a) - exp(-a)) / (exp(a) + exp(-a))")
     calm = [g for g in "zrn" if g not in o.over]
-    calm_text = (f"; {' and '.join(_WHAT[g] for g in calm)} stay below it, so they are not to blame"
+    calm_text = (f"; {' and '.join(_WHAT[g] for g in calm)} stay{'s' if len(calm) == 1 else ''} below it"
                  if calm else "")
     fixes = []
     if gates:
         fixes.append("compute the sigmoid as 0.5 * tanh(0.5 * a) + 0.5")
     if "n" in o.over:
         fixes.append("use np.tanh (or torch.tanh), which is bounded for every a")
+    # A fact about the case, not a guess about the code: a model of an exp-ratio activation that reproduced
+    # the function would have been named instead (sigmoid_exp_ratio, candidate_tanh_exp_ratio).
     return (
-        f"the output is NaN or inf for finite inputs: by step t={o.t}, where it first goes wrong, exp "
-        f"overflows ({o.limit:g} in {o.dtype}) in {' or in '.join(parts)}: inf / inf is NaN{calm_text}.",
+        f"the output is NaN or inf for finite inputs: by step t={o.t}, where it first goes wrong, {over} "
+        f"reach{'es' if len(o.over) == 1 else ''} {max(o.largest[g] for g in o.over):.4g}, past {o.limit:g} "
+        f"where exp overflows in {o.dtype}{calm_text}. An exp of it is inf, and inf / inf, inf - inf or 0 * inf "
+        f"is NaN: {' or '.join(forms)} does this, and so does any other use of exp there.",
         (f"Which function of yours takes exp of {' or of '.join(_WHAT[g] for g in o.over)}?",
          f"exp({o.limit:.0f}) is already inf in {o.dtype}; exp(a) / (1 + exp(a)) and exp ratios for tanh are "
          "then inf / inf.",

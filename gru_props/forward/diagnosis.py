@@ -111,7 +111,13 @@ def non_finite_explanation(ctx: Context, failure: Failure) -> Tuple[str, Tuple[s
     else:
         first_step = max(case.T - 1, 0)
     dtype = precision_of(case.dtype, np.asarray(got).dtype)
-    return explain(overflow(case.x, case.h0, case.params, failure.convention or ctx.primary, dtype, first_step))
+    # The function's own states on this case (batch_rows_independent's are of the batch reversed: put back
+    # in order): its pre-activations can overflow where the reference's do not.
+    own = np.asarray(got, dtype=np.float64) if got.shape == (case.B, case.T, case.H) else None
+    if own is not None and failure.property == "batch_rows_independent":
+        own = own[::-1]
+    return explain(overflow(case.x, case.h0, case.params, failure.convention or ctx.primary, dtype, first_step,
+                            states=own))
 
 
 def diagnose(ctx: Context, failure: Failure) -> None:

@@ -26,6 +26,7 @@ from gru_props.stack.case import StackCase
 from gru_props.stack.properties import Settings, _deterministic, _dtype_preserved, run
 from gru_props.strategies import stack_cases
 from gru_props.tiers import stack as tier_stack
+from gru_props.tiers.variants import stack_textbook
 
 
 class GradExpected(NamedTuple):
@@ -61,7 +62,8 @@ def expected_gradients(ctx: Context, case: StackCase, conv: Convention, dtypes: 
         return grads
 
     exact = tier(tier_stack.readable_backward, np.float64)
-    tiers = ([tier(tier_stack.readable_backward, np.float32), tier(tier_stack.fast_backward, np.float32)]
+    tiers = ([tier(tier_stack.readable_backward, np.float32), tier(tier_stack.fast_backward, np.float32),
+              tier(stack_textbook.readable_backward, np.float32)]
              if precision.itemsize < 8 else [tier(tier_stack.fast_backward, np.float64)])
     arrays = exact()
     est = estimate(exact, {}, tiers, precision, smoothing={k: ((2,) if k == "dx" else (2,) if k == "dh0" else ())

@@ -36,6 +36,7 @@ from gru_props.stack.case import StackCase
 from gru_props.stack.subject import StackOutcome
 from gru_props.strategies import stack_cases
 from gru_props.tiers import stack as tier_stack
+from gru_props.tiers.variants import stack_textbook
 
 SATURATE = 40.0
 
@@ -114,7 +115,8 @@ def reference(ctx: Context, case: StackCase, conv: Convention, dtypes: Tuple[Any
             return {"out": out, "h_n": h_n}
         return computed
 
-    tiers = ([tier(np.float32, tier_stack.readable_forward), tier(np.float32, tier_stack.fast_forward)]
+    tiers = ([tier(np.float32, tier_stack.readable_forward), tier(np.float32, tier_stack.fast_forward),
+              tier(np.float32, stack_textbook.readable_forward)]
              if precision.itemsize < 8 else [tier(np.float64, tier_stack.fast_forward)])
     est = estimate(exact, {}, tiers, precision, smoothing={"out": (2,), "h_n": (2,)})
     out, h_n = reference_out(case, conv, padding)
