@@ -195,3 +195,42 @@ def test_published_bug_patterns_are_explained_by_a_model_that_reproduces_them(en
             grads = got[2] if isinstance(got[2], dict) else got[2].arrays()
             compared = [k for k in mine[2].arrays() if args["bias"] or not k.startswith("b_")]
             assert all(_same(grads[k], mine[2].arrays()[k]) for k in compared), (entry.name, err.diagnoses)
+
+
+def _signed_learner(x, h0, p, slip=""):
+    """A learner's loop (reset before U_n) with one sign, weight or index slip of the kind mutants make."""
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+
+    B, T, _ = x.shape
+    hs = np.zeros((B, T, p.H))
+    h = h0
+    for t in range(T):
+        x_t = x[:, t - 1] if slip == "x_prev" else x[:, t]
+        U_z = p.U_r if slip == "U_r_in_z" else p.U_z
+        b_z = -p.b_z if slip == "minus_b_z" else p.b_z
+        z = sigmoid(x_t @ p.W_z + h @ U_z + b_z)
+        z = -z if slip == "minus_z" else z
+        r = sigmoid(x_t @ p.W_r + (-1 if slip == "minus_hU_r" else 1) * (h @ p.U_r) + p.b_r)
+        n = np.tanh(x_t @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn)
+        h = (-z * h if slip == "minus_state" else z * h) + (1 - z) * n
+        hs[:, t] = h
+    return hs, h
+
+
+@pytest.mark.parametrize("slip, names", [
+    ("x_prev", ("input_shifted",)),
+    ("U_r_in_z", ("update_gate_recurrent_from_r",)),
+    ("minus_b_z", ("update_gate_bias_negated",)),
+    ("minus_z", ("update_gate_negated",)),
+    ("minus_hU_r", ("reset_gate_recurrent_negated",)),
+    ("minus_state", ("interpolation_state_negated",)),
+])
+def test_signs_other_gates_weights_and_shifted_inputs_are_named_with_true_models(slip, names):
+    fn = functools.partial(_signed_learner, slip=slip)
+    with pytest.raises(ImplementationError) as info:
+        check_implementation(fn, reset_after=False, profile="ci")
+    err = info.value
+    assert err.diagnoses == names, (err.diagnoses, str(err)[:1500])
+    _forward_reproduced(err, fn)
+    assert "negated" in str(err) or "wrong quantity" in str(err)

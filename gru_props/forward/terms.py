@@ -83,7 +83,25 @@ def _gate_slips(g: str) -> Tuple[Slip, ...]:
         Slip(f"{stem}_sigmoid_exp_ratio", f"{g}.act", f"sigmoid(a_{g})", "wrong quantity", eq,
              f"the {label}'s sigmoid is written exp(a) / (1 + exp(a)), which is inf / inf = NaN once exp(a) "
              "overflows", f"the sigmoid of your {g}"),
+        Slip(f"{stem}_input_negated", f"a_{g}.x", f"x_t W_{g}", "negated", eq,
+             f"the {label}'s input term enters with a minus sign: - x_t W_{g}",
+             f"the sign before x @ W_{g} in your {g}"),
+        Slip(f"{stem}_recurrent_negated", f"a_{g}.h", f"h_{{t-1}} U_{g}", "negated", eq,
+             f"the {label}'s recurrent term enters with a minus sign: - h_(t-1) U_{g}",
+             f"the sign before h @ U_{g} in your {g}"),
+        Slip(f"{stem}_bias_negated", f"a_{g}.b", f"b_{g}", "negated", eq,
+             f"the {label}'s bias enters with a minus sign: - b_{g}", f"the sign before b_{g} in your {g}"),
+        Slip(f"{stem}_negated", f"{g}.sign", f"sigmoid(a_{g})", "negated", eq,
+             f"the {label} is - sigmoid(a_{g}): a minus sign in front of the gate", f"the sign of your {g}"),
+    ) + tuple(
+        Slip(f"{stem}_{kind}_from_{o}", f"a_{g}.{part}", f"{mat}_{g}", "wrong quantity", eq,
+             f"the {label}'s {kind} term uses {mat}_{o} (the {_OTHER[o]}'s weights) instead of {mat}_{g}",
+             f"which weight multiplies {'x' if part == 'x' else 'h'} in your {g}")
+        for kind, part, mat in (("input", "x", "W"), ("recurrent", "h", "U")) for o in "zrn" if o != g
     )
+
+
+_OTHER = {"z": "update gate", "r": "reset gate", "n": "candidate"}
 
 
 SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
@@ -118,6 +136,28 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
     Slip("candidate_tanh_exp_ratio", "n.act", "tanh(a_n)", "wrong quantity", EQ_N,
          "the candidate's tanh is written (exp(a) - exp(-a)) / (exp(a) + exp(-a)), inf / inf = NaN once exp "
          "overflows (|a_n| > 709.8 in float64)", "the tanh of your n"),
+    Slip("candidate_input_negated", "a_n.x", "x_t W_n", "negated", EQ_N,
+         "the candidate's input term enters with a minus sign: - x_t W_n", "the sign before x @ W_n in your n"),
+    Slip("candidate_bias_negated", "a_n.b", "b_n", "negated", EQ_N,
+         "the candidate's input bias enters with a minus sign: - b_n", "the sign before b_n in your n"),
+    Slip("b_hn_negated", "a_n.bhn", "b_hn", "negated", EQ_N,
+         "the recurrent candidate bias enters with a minus sign: - b_hn", "the sign before b_hn in your n"),
+    Slip("candidate_recurrent_negated", "a_n.h", "the recurrent term of a_n", "negated", EQ_N,
+         "the candidate's recurrent term enters with a minus sign", "the sign before the h term of your n"),
+    Slip("candidate_negated", "n.sign", "tanh(a_n)", "negated", EQ_N,
+         "the candidate is - tanh(a_n): a minus sign in front of it", "the sign of your n"),
+    Slip("candidate_input_from_z", "a_n.x", "W_n", "wrong quantity", EQ_N,
+         "the candidate's input term uses W_z (the update gate's weights) instead of W_n",
+         "which weight multiplies x in your n"),
+    Slip("candidate_input_from_r", "a_n.x", "W_n", "wrong quantity", EQ_N,
+         "the candidate's input term uses W_r (the reset gate's weights) instead of W_n",
+         "which weight multiplies x in your n"),
+    Slip("candidate_recurrent_from_z", "a_n.h", "U_n", "wrong quantity", EQ_N,
+         "the candidate's recurrent term uses U_z (the update gate's weights) instead of U_n",
+         "which weight multiplies h in your n"),
+    Slip("candidate_recurrent_from_r", "a_n.h", "U_n", "wrong quantity", EQ_N,
+         "the candidate's recurrent term uses U_r (the reset gate's weights) instead of U_n",
+         "which weight multiplies h in your n"),
     Slip("reversed_interpolation", "h", "z_t * h_{t-1} + (1 - z_t) * n_t", "wrong quantity", EQ_H,
          "h_t is computed as (1 - z) * h_{t-1} + z * n_t, the form Chung et al. (2014) wrote; this contract "
          "(PyTorch, ONNX, Keras, Cho et al. 2014) is z * h_{t-1} + (1 - z) * n_t: z -> 1 keeps the previous "
@@ -130,10 +170,22 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
          "h_t = z * h_(t-1): the candidate term (1 - z) * n_t is missing", "the last line of your cell"),
     Slip("interpolation_one_minus_missing", "h", "(1 - z_t) * n_t", "scaled", EQ_H,
          "h_t = z * h_(t-1) + n_t: the candidate is not weighted by (1 - z)", "the last line of your cell"),
+    Slip("interpolation_state_negated", "h", "z_t * h_{t-1}", "negated", EQ_H,
+         "h_t = - z * h_(t-1) + (1 - z) * n_t: the state term enters with a minus sign",
+         "the signs on the last line of your cell"),
+    Slip("interpolation_candidate_negated", "h", "(1 - z_t) * n_t", "negated", EQ_H,
+         "h_t = z * h_(t-1) - (1 - z) * n_t: the candidate term enters with a minus sign",
+         "the signs on the last line of your cell"),
+    Slip("interpolation_uses_r", "h", "z_t", "wrong quantity", EQ_H,
+         "the new state mixes h_(t-1) and n_t with the reset gate r instead of the update gate z",
+         "which gate the last line of your cell uses"),
     Slip("initial_state_ignored", "h0", "h_{-1} = h0", "missing", EQ_SEQ,
          "the given h0 is not used: the recurrence starts from zeros", "what h is before your loop"),
     Slip("time_reversed", "x", "x[:, t]", "wrong quantity", EQ_SEQ,
          "the sequence is processed from the last time step to the first", "the order of your loop"),
+    Slip("input_shifted", "x", "x[:, t]", "wrong quantity", EQ_SEQ,
+         "step t reads x[:, t - 1]: the input is off by one step (step 0 reads x[:, -1], the last one)",
+         "the index of x in your loop"),
     Slip("time_reversed_output", "hs", "hs[:, t]", "wrong quantity", EQ_SEQ,
          "the states are right but stored in reverse time order", "where you store h_t"),
     Slip("states_shifted", "hs", "hs[:, t]", "wrong quantity", EQ_SEQ,
@@ -174,7 +226,7 @@ def expand(slips: Iterable[str]) -> FrozenSet[str]:
     return explain.expand(slips, COMBINATIONS)
 #: Slips that concern the whole sequence rather than one step (a step function cannot show them).
 SEQUENCE_SLIPS = frozenset({"initial_state_ignored", "time_reversed", "time_reversed_output", "states_shifted",
-                            "time_major_output"})
+                            "time_major_output", "input_shifted"})
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -208,19 +260,36 @@ def _activation(slips: FrozenSet[str], stem: str, default: Callable[[np.ndarray]
     return default
 
 
+def _weights(p: GRUParams, g: str, stem: str, slips: FrozenSet[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(W, U) of gate ``g`` (z, r or n), either taken from another gate by a ``*_from_*`` slip."""
+    W, U = getattr(p, f"W_{g}"), getattr(p, f"U_{g}")
+    for o in "zrn":
+        if f"{stem}_input_from_{o}" in slips:
+            W = getattr(p, f"W_{o}")
+        if f"{stem}_recurrent_from_{o}" in slips:
+            U = getattr(p, f"U_{o}")
+    return W, U
+
+
 def _pre(x_t: np.ndarray, h: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.ndarray, slips: FrozenSet[str],
          stem: str) -> np.ndarray:
     a = np.zeros(h.shape)
     if f"{stem}_input_side_missing" in slips:
         b = 0.5 * b
+    elif f"{stem}_input_negated" in slips:
+        a = a - x_t @ W
     elif f"{stem}_input_missing" not in slips:
         a = a + x_t @ W
     if f"{stem}_recurrent_transposed" in slips:
         a = a + h @ U.T
+    elif f"{stem}_recurrent_negated" in slips:
+        a = a - h @ U
     elif f"{stem}_recurrent_missing" not in slips:
         a = a + h @ U
     if f"{stem}_bias_halved" in slips:
         a = a + 0.5 * b
+    elif f"{stem}_bias_negated" in slips:
+        a = a - b
     elif f"{stem}_bias_missing" not in slips:
         a = a + b
     return a
@@ -228,35 +297,44 @@ def _pre(x_t: np.ndarray, h: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.nda
 
 def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips: FrozenSet[str]) -> np.ndarray:
     """One step of the standard-interpolation GRU (float64, ``p`` already in standard form) with ``slips``."""
-    Wz, Uz, bz, Wr, Ur, br = p.W_z, p.U_z, p.b_z, p.W_r, p.U_r, p.b_r
+    (Wz, Uz), bz = _weights(p, "z", "update_gate", slips), p.b_z
+    (Wr, Ur), br = _weights(p, "r", "reset_gate", slips), p.b_r
     if "gates_swapped" in slips:
         Wz, Uz, bz, Wr, Ur, br = Wr, Ur, br, Wz, Uz, bz
     z = _activation(slips, "update_gate", _sigmoid)(_pre(x_t, h, Wz, Uz, bz, slips, "update_gate"))
     r = _activation(slips, "reset_gate", _sigmoid)(_pre(x_t, h, Wr, Ur, br, slips, "reset_gate"))
+    if "update_gate_negated" in slips:
+        z = -z
+    if "reset_gate_negated" in slips:
+        r = -r
     if "reset_gate_ignored" in slips:
         r = np.ones_like(h)
-    a = np.zeros(h.shape) if "candidate_input_missing" in slips else x_t @ p.W_n
-    if "candidate_bias_missing" not in slips:
+    W_n, U_n = _weights(p, "n", "candidate", slips)
+    a = np.zeros(h.shape) if "candidate_input_missing" in slips else x_t @ W_n
+    if "candidate_input_negated" in slips:
+        a = -a
+    if "candidate_bias_negated" in slips:
+        a = a - p.b_n
+    elif "candidate_bias_missing" not in slips:
         a = a + p.b_n
-    b_hn = np.zeros_like(p.b_hn) if "b_hn_ignored" in slips else p.b_hn
-    U_n = p.U_n.T if "candidate_recurrent_transposed" in slips else p.U_n
+    b_hn = (np.zeros_like(p.b_hn) if "b_hn_ignored" in slips else -p.b_hn if "b_hn_negated" in slips
+            else p.b_hn)
+    U_n = U_n.T if "candidate_recurrent_transposed" in slips else U_n
     after = (not reset_after) if "wrong_reset_convention" in slips else reset_after
+    sign = -1.0 if "candidate_recurrent_negated" in slips else 1.0
     if "candidate_recurrent_missing" in slips:
         a = a + b_hn
     elif "b_hn_outside_reset_gate" in slips:
-        a = a + r * (h @ U_n) + b_hn
+        a = a + sign * r * (h @ U_n) + b_hn
     elif after:
-        a = a + r * (h @ U_n + b_hn)
+        a = a + sign * r * (h @ U_n + b_hn)
     else:
-        a = a + (r * h) @ U_n + b_hn
-    if "candidate_sigmoid" in slips:
-        n = _sigmoid(a)
-    elif "candidate_activation_missing" in slips:
-        n = a
-    elif "candidate_tanh_exp_ratio" in slips:
-        n = _exp_ratio_tanh(a)
-    else:
-        n = np.tanh(a)
+        a = a + sign * (r * h) @ U_n + b_hn
+    n = _candidate(a, slips)
+    if "candidate_negated" in slips:
+        n = -n
+    if "interpolation_uses_r" in slips:
+        z = r
     if "reversed_interpolation" in slips:
         return (1 - z) * h + z * n
     if "update_gate_ignored" in slips:
@@ -265,7 +343,21 @@ def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips:
         return z * h
     if "interpolation_one_minus_missing" in slips:
         return z * h + n
+    if "interpolation_state_negated" in slips:
+        return -z * h + (1 - z) * n
+    if "interpolation_candidate_negated" in slips:
+        return z * h - (1 - z) * n
     return z * h + (1 - z) * n
+
+
+def _candidate(a: np.ndarray, slips: FrozenSet[str]) -> np.ndarray:
+    if "candidate_sigmoid" in slips:
+        return _sigmoid(a)
+    if "candidate_activation_missing" in slips:
+        return a
+    if "candidate_tanh_exp_ratio" in slips:
+        return _exp_ratio_tanh(a)
+    return np.tanh(a)
 
 
 def forward(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention,
@@ -279,6 +371,8 @@ def forward(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention,
         h = np.zeros_like(h)
     if "time_reversed" in s:
         x = x[:, ::-1, :]
+    elif "input_shifted" in s:
+        x = np.roll(x, 1, axis=1)  # step t reads x[:, t - 1]; step 0 reads x[:, -1] (Python's wraparound)
     B, T, _ = x.shape
     hs = np.empty((B, T, p.H))
     with np.errstate(all="ignore"):
