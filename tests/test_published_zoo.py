@@ -185,3 +185,25 @@ def test_registry_is_well_formed():
         assert set(e.check_kwargs) <= {"step", "interpolation", "reset_after", "bias"}, e.name
         assert e.native() is not None, e.name
         assert callable(e.glue), e.name
+
+
+# ------------------------------------------------------------------ the checker's verdicts on the zoo
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_the_checker_passes_every_correct_entry_and_rejects_every_buggy_one(entry):
+    """Issue 15's acceptance on the zoo, as a user would check each entry (code with no initial state
+    through ``no_initial_state``): correct ones pass, buggy ones are rejected."""
+    from gru_props import ImplementationError, check_gradients, check_implementation
+
+    check = check_implementation if entry.kind == "forward" else check_gradients
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            check(entry.checked, profile="ci", **entry.check_kwargs)
+        except ImplementationError as err:
+            if entry.correct and entry.known_failure[0]:  # rightly: say why, and fail on nothing else
+                assert [f.property for f in err.failures] == [entry.known_failure[0]], str(err)[:3000]
+                assert "nan" in str(err).lower()
+                return
+            assert not entry.correct, f"{entry.name} is correct but was rejected:\n{str(err)[:3000]}"
+        else:
+            assert entry.correct and not entry.known_failure[0], f"{entry.name} passed: {entry.slips}"

@@ -489,3 +489,24 @@ def test_rounding_amplified_by_another_bug_is_not_rows_mixing():
     assert err.property == "matches_reference"  # the real bug is still reported
     assert "batch_rows_independent" not in [f.property for f in err.failures], [
         (f.property, f.message[:200]) for f in err.failures]
+
+
+def test_a_gru_without_h0_is_explained_from_zeros_and_never_told_it_ignores_h0():
+    from gru_props.adapters import no_initial_state
+
+    def exp_ratio_no_h0(x, p):  # starts from zeros; its tanh is an exp ratio (NaN past |a| = 710)
+        h = np.zeros((x.shape[0], p.H))
+        hs = []
+        for t in range(x.shape[1]):
+            z = 1 / (1 + np.exp(-(x[:, t] @ p.W_z + h @ p.U_z + p.b_z)))
+            r = 1 / (1 + np.exp(-(x[:, t] @ p.W_r + h @ p.U_r + p.b_r)))
+            a = x[:, t] @ p.W_n + (r * h) @ p.U_n + p.b_n + p.b_hn
+            n = (np.exp(a) - np.exp(-a)) / (np.exp(a) + np.exp(-a))
+            h = z * h + (1 - z) * n
+            hs.append(h)
+        return np.stack(hs, axis=1) if hs else np.zeros(x.shape[:2] + (p.H,)), h
+
+    with np.errstate(all="ignore"):
+        err = _fails(no_initial_state(exp_ratio_no_h0), reset_after=False)
+    assert err.diagnoses == ("candidate_tanh_exp_ratio",), [(f.property, f.diagnoses) for f in err.failures]
+    assert "initial_state_ignored" not in str(err)

@@ -304,7 +304,7 @@ def part_c(out: Any) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                report = check(entry.glue, profile="ci", **entry.check_kwargs)
+                report = check(entry.checked, profile="ci", **entry.check_kwargs)
             rec["passed"] = True
             rec["warnings"] = [str(w).splitlines()[0][:120] for w in getattr(report, "warnings", ())]
         except ImplementationError as e:

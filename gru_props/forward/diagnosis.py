@@ -199,6 +199,8 @@ def _vocabulary(ctx: Context, conv: Convention) -> List[str]:
         names.remove("reversed_interpolation")
     if not ctx.bias:
         names = [n for n in names if not any(k in n for k in ("bias", "b_hn"))]
+    if ctx.zero_h0:  # no initial state to ignore (no_initial_state): naming it would be a false line
+        names = [n for n in names if n != "initial_state_ignored"]
     return names
 
 
@@ -207,6 +209,8 @@ def _observed(ctx: Context, cases: Sequence[GRUCase]) -> List[Tuple[GRUCase, Out
 
     out = []
     for case in cases:
+        if ctx.zero_h0 and np.any(case.h0):  # a function with no initial state is observed from zeros only
+            case = dataclasses.replace(case, h0=np.zeros_like(case.h0))
         o = run(ctx, case)
         if o.error is None and o.hs is not None:
             out.append((case, o))

@@ -38,7 +38,7 @@ def survey(entry):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            report = check(entry.glue, profile="ci", **entry.check_kwargs)
+            report = check(entry.checked, profile="ci", **entry.check_kwargs)
         except AssertionError as err:
             if hasattr(err, "property"):
                 verdict = "FAIL " + describe_failure(err)
