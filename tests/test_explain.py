@@ -234,3 +234,18 @@ def test_signs_other_gates_weights_and_shifted_inputs_are_named_with_true_models
     assert err.diagnoses == names, (err.diagnoses, str(err)[:1500])
     _forward_reproduced(err, fn)
     assert "negated" in str(err) or "wrong quantity" in str(err)
+
+
+def test_a_gradient_accumulated_with_minus_equals_is_named_with_a_true_model():
+    from gru_props import level1
+
+    def minus_equals(x, h0, p, dhs, dh_T):  # dU_r -= h_prev.T @ da_r: that one gradient negated
+        dx, dh0, grads = level1.gru_backward(x, h0, p, dhs, dh_T)
+        g = grads.arrays()
+        g["U_r"] = -g["U_r"]
+        return dx, dh0, g
+
+    err = _fails(minus_equals, check=check_gradients, reset_after=False)
+    assert err.diagnoses == ("U_r_gradient_negated",) and err.parameter == "U_r", str(err)[:1500]
+    _backward_reproduced(err, minus_equals)
+    assert "negated" in str(err)

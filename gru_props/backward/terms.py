@@ -165,6 +165,14 @@ SLIPS_LIST += tuple(
     for field in _FIELDS
 )
 
+# Per-parameter sign: one gradient accumulated with -= (or returned negated).
+SLIPS_LIST += tuple(
+    Slip(f"{field}_gradient_negated", f"sign.{field}", f"d{field}", "negated", E_PARAM,
+         f"d{field} has the wrong sign: accumulated with -= (or returned negated)",
+         f"the sign where your d{field} is accumulated")
+    for field in _FIELDS
+)
+
 SLIPS: Dict[str, Slip] = {s.name: s for s in SLIPS_LIST}
 #: Named combinations of single slips (the catalogue's names for bugs that come together).
 COMBINATIONS: Dict[str, FrozenSet[str]] = {
@@ -318,6 +326,7 @@ def backward(x: np.ndarray, h0: Optional[np.ndarray], p: GRUParams, dhs: Optiona
             dh_next = dh_prev
     if "grads_averaged_over_batch" in s and B:
         grads = {k: v / B for k, v in grads.items()}
+    grads = {k: -v if f"{k}_gradient_negated" in s else v for k, v in grads.items()}
     dh0 = np.zeros((B, H)) if "dh0_missing" in s else dh_next
     return dx, dh0, GRUParams(**grads)
 
