@@ -192,7 +192,13 @@ class Engine:
                                database_key=self.database_key(prop.name))
             except BaseException as exc:
                 ours = interruption_in(exc)
-                if ours is None or ours is exc:
+                if ours is None:
+                    # A handler's exception swallowed inside Hypothesis (a gc callback) can leave its
+                    # state broken, so that it raises an assertion of its own with no trace of ours:
+                    # the caller's exception, kept aside, still decides.
+                    raise_pending_interruption()
+                    raise
+                if ours is exc:
                     raise
                 raise ours from None  # Hypothesis' clean-up raised over it: ours decides
         except NoSuchExample:
