@@ -93,15 +93,20 @@ def _gate_slips(g: str) -> Tuple[Slip, ...]:
              f"the {label}'s bias enters with a minus sign: - b_{g}", f"the sign before b_{g} in your {g}"),
         Slip(f"{stem}_negated", f"{g}.sign", f"sigmoid(a_{g})", "negated", eq,
              f"the {label} is - sigmoid(a_{g}): a minus sign in front of the gate", f"the sign of your {g}"),
-    ) + tuple(
+    ) + _weight_swaps(g, stem, label, eq)
+
+
+_OTHER = {"z": "update gate", "r": "reset gate", "n": "candidate"}
+
+
+def _weight_swaps(g: str, stem: str, label: str, eq: str) -> Tuple[Slip, ...]:
+    """Gate (or candidate) ``g``'s input or recurrent weights taken from one of the other two."""
+    return tuple(
         Slip(f"{stem}_{kind}_from_{o}", f"a_{g}.{part}", f"{mat}_{g}", "wrong quantity", eq,
              f"the {label}'s {kind} term uses {mat}_{o} (the {_OTHER[o]}'s weights) instead of {mat}_{g}",
              f"which weight multiplies {'x' if part == 'x' else 'h'} in your {g}")
         for kind, part, mat in (("input", "x", "W"), ("recurrent", "h", "U")) for o in "zrn" if o != g
     )
-
-
-_OTHER = {"z": "update gate", "r": "reset gate", "n": "candidate"}
 
 
 SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
@@ -146,18 +151,7 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
          "the candidate's recurrent term enters with a minus sign", "the sign before the h term of your n"),
     Slip("candidate_negated", "n.sign", "tanh(a_n)", "negated", EQ_N,
          "the candidate is - tanh(a_n): a minus sign in front of it", "the sign of your n"),
-    Slip("candidate_input_from_z", "a_n.x", "W_n", "wrong quantity", EQ_N,
-         "the candidate's input term uses W_z (the update gate's weights) instead of W_n",
-         "which weight multiplies x in your n"),
-    Slip("candidate_input_from_r", "a_n.x", "W_n", "wrong quantity", EQ_N,
-         "the candidate's input term uses W_r (the reset gate's weights) instead of W_n",
-         "which weight multiplies x in your n"),
-    Slip("candidate_recurrent_from_z", "a_n.h", "U_n", "wrong quantity", EQ_N,
-         "the candidate's recurrent term uses U_z (the update gate's weights) instead of U_n",
-         "which weight multiplies h in your n"),
-    Slip("candidate_recurrent_from_r", "a_n.h", "U_n", "wrong quantity", EQ_N,
-         "the candidate's recurrent term uses U_r (the reset gate's weights) instead of U_n",
-         "which weight multiplies h in your n"),
+) + _weight_swaps("n", "candidate", "candidate", EQ_N) + (
     Slip("reversed_interpolation", "h", "z_t * h_{t-1} + (1 - z_t) * n_t", "wrong quantity", EQ_H,
          "h_t is computed as (1 - z) * h_{t-1} + z * n_t, the form Chung et al. (2014) wrote; this contract "
          "(PyTorch, ONNX, Keras, Cho et al. 2014) is z * h_{t-1} + (1 - z) * n_t: z -> 1 keeps the previous "
