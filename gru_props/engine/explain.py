@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 
 import numpy as np
 
+from gru_props.engine.conventions import Convention
+
 #: Relative and absolute tolerance of "the model reproduces the function" (of its outputs' scale).
 MATCH_RTOL = 1e-5
 MATCH_ATOL = 1e-6
@@ -192,4 +194,78 @@ def fingerprint(*arrays: np.ndarray) -> bytes:
     return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
 
 
-__all__ = ["Found", "GROW", "MATCH_ATOL", "MATCH_RTOL", "fingerprint", "matching", "search", "share"]
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Slips (catalogue names) whose model reproduces the function, in ``convention``, on ``cases`` cases."""
+
+    slips: Tuple[str, ...]
+    convention: Convention
+    cases: int
+
+
+#: ``evaluate(case, convention, slips, observed)`` -> (share reproduced, exact, the model's outputs to fingerprint,
+#: made only when the search scores: a confirmation needs the verdict alone)
+Evaluate = Callable[[Any, Convention, FrozenSet[str], Any],
+                    Tuple[float, bool, Callable[[], Sequence[np.ndarray]]]]
+
+
+def explain_observed(ctx: Any, shown: Sequence[Tuple[Any, Any]],
+                     more: Callable[[], Tuple[List[Tuple[Any, Any]], List[Tuple[Any, Any]]]],
+                     evaluate: Evaluate, vocabulary: Callable[[Convention], Sequence[str]],
+                     site: Callable[[str], str], name: Callable[[Tuple[str, ...]], Tuple[str, ...]] = tuple,
+                     remember_failure: bool = True, budget_seconds: float = 30.0) -> Optional[Explanation]:
+    """The smallest combination of slips that reproduces what a function returned, for every contract.
+
+    ``shown``: (case, what the function returned) for the counterexample first, then the other cases the
+    failure was seen on; ``more()`` gives the search and confirmation observations, made only when no
+    earlier explanation of the same check (``ctx.extra["explanations"]``: one function, one set of bugs)
+    reproduces ``shown``. Each convention of ``ctx`` is searched in turn, a later one only for a smaller
+    set. With ``remember_failure``, a search that found nothing is remembered and not run again for the
+    check's next failure (same vocabulary, same search and fresh cases: it would find nothing again, and
+    cost seconds). ``name`` turns the slips found into catalogue names (named combinations).
+    """
+    def reproduces(slips: Sequence[str], conv: Convention) -> bool:
+        return all(evaluate(c, conv, frozenset(slips), o)[1] for c, o in shown)
+
+    for known in ctx.extra.setdefault("explanations", []):
+        if reproduces(known.slips, known.convention):
+            return known
+    if remember_failure and ctx.extra.get("search_failed"):
+        return None
+    extra_search, extra_confirm = more()
+    search_obs = list(shown[:1]) + extra_search
+    confirm_obs = list(shown[1:]) + extra_confirm
+    best: Optional[Explanation] = None
+    for conv in ctx.conventions():
+        depth = 3 if best is None else len(best.slips) - 1
+        if depth < 1:
+            break
+
+        def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
+            total, exact = 0.0, True
+            outs: List[np.ndarray] = []
+            for case, out in search_obs:
+                s, e, arrays = evaluate(case, conv, slips, out)
+                total, exact = total + s, exact and e
+                outs.extend(arrays())
+            return total / len(search_obs), exact, fingerprint(*outs)
+
+        def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:
+            for i, (c, o) in enumerate(confirm_obs):
+                if not evaluate(c, conv, slips, o)[1]:
+                    search_obs.append(confirm_obs.pop(i))  # a case that tells more: search on it too
+                    return GROW
+            return True
+
+        found = search(vocabulary(conv), site, score, confirm, depth=depth, budget_seconds=budget_seconds)
+        if found and (best is None or len(found) < len(best.slips)):
+            best = Explanation(name(found), conv, len(search_obs) + len(confirm_obs))
+    if best is not None:
+        ctx.extra["explanations"].append(best)
+    elif remember_failure:
+        ctx.extra["search_failed"] = True
+    return best
+
+
+__all__ = ["Evaluate", "Explanation", "Found", "GROW", "MATCH_ATOL", "MATCH_RTOL", "explain_observed", "fingerprint",
+           "matching", "search", "share"]

@@ -10,13 +10,13 @@ reproduces the function on the counterexample and on fresh cases. ``err.bug_mode
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gru_props.engine.case import seeded_inputs
 from gru_props.engine.conventions import Convention, vote
-from gru_props.engine.explain import GROW, fingerprint, named, search, share
+from gru_props.engine.explain import Explanation, explain_observed, named, share
 from gru_props.engine.model import Context, Failure
 from gru_props.engine.overflow import explain, overflow
 from gru_props.engine.tolerance import precision_of
@@ -148,13 +148,6 @@ def diagnose(ctx: Context, failure: Failure) -> None:
 
 
 # ------------------------------------------------------------------ explain
-@dataclasses.dataclass(frozen=True)
-class Explanation:
-    """Slips (catalogue names) whose model reproduces the function, in ``convention``, on ``cases`` cases."""
-
-    slips: Tuple[str, ...]
-    convention: Convention
-    cases: int
 
 
 class ForwardModel:
@@ -247,48 +240,18 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
     if not shown_obs or shown_obs[0][0] is not failure.case:
         return None  # the counterexample itself gives no values to explain
 
-    def reproduces(slips: FrozenSet[str], conv: Convention, obs: Sequence[Tuple[GRUCase, Outcome]]) -> bool:
-        return all(_agrees(ctx, c, conv, terms.forward(c.x, c.h0, c.params, conv, slips), o)[1] for c, o in obs)
+    def evaluate(case: GRUCase, conv: Convention, slips: FrozenSet[str], out: Outcome
+                 ) -> Tuple[float, bool, Callable[[], Sequence[np.ndarray]]]:
+        model = terms.forward(case.x, case.h0, case.params, conv, slips)
+        s, e = _agrees(ctx, case, conv, model, out)
+        return s, e, lambda: (model[0],)
 
-    for known in ctx.extra.setdefault("explanations", []):
-        if reproduces(frozenset(known.slips), known.convention, shown_obs):
-            return known
-    if ctx.extra.get("search_failed"):
-        # An earlier failure's search over the same vocabulary, on the same search and fresh cases, found
-        # nothing: another search would too (and cost seconds per failure).
-        return None
-    search_obs = shown_obs[:1] + _observed(ctx, _search_cases(ctx.bias, ctx.subject.step))
-    confirm_obs = shown_obs[1:] + _observed(ctx, confirmation_cases(ctx.bias) + _fresh_cases(ctx.bias))
-    best: Optional[Explanation] = None
-    for conv in ctx.conventions():
-        depth = 3 if best is None else len(best.slips) - 1
-        if depth < 1:
-            break
+    def more() -> Tuple[List[Tuple[GRUCase, Outcome]], List[Tuple[GRUCase, Outcome]]]:
+        return (_observed(ctx, _search_cases(ctx.bias, ctx.subject.step)),
+                _observed(ctx, confirmation_cases(ctx.bias) + _fresh_cases(ctx.bias)))
 
-        def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
-            total, exact, outs = 0.0, True, []
-            for case, out in search_obs:
-                model = terms.forward(case.x, case.h0, case.params, conv, slips)
-                s, e = _agrees(ctx, case, conv, model, out)
-                total, exact = total + s, exact and e
-                outs.append(model[0])
-            return total / len(search_obs), exact, fingerprint(*outs)
-
-        def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:
-            for i, (c, o) in enumerate(confirm_obs):
-                if not _agrees(ctx, c, conv, terms.forward(c.x, c.h0, c.params, conv, slips), o)[1]:
-                    search_obs.append(confirm_obs.pop(i))  # a case that tells more: search on it too
-                    return GROW
-            return True
-
-        found = search(_vocabulary(ctx, conv), lambda n: terms.SLIPS[n].site, score, confirm, depth=depth)
-        if found and (best is None or len(found) < len(best.slips)):
-            best = Explanation(named(found, terms.COMBINATIONS), conv, len(search_obs) + len(confirm_obs))
-    if best is not None:
-        ctx.extra["explanations"].append(best)
-    else:
-        ctx.extra["search_failed"] = True
-    return best
+    return explain_observed(ctx, shown_obs, more, evaluate, lambda conv: _vocabulary(ctx, conv),
+                            lambda n: terms.SLIPS[n].site, lambda found: named(found, terms.COMBINATIONS))
 
 
 def apply(failure: Failure, found: Explanation, ctx: Context) -> None:

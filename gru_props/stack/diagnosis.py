@@ -8,13 +8,12 @@ checked function's own contract (``fn(x, h0, layers[, lengths])`` -> ``(out, h_n
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gru_props.engine.conventions import Convention, vote
-from gru_props.engine.explain import GROW, fingerprint, search, share
+from gru_props.engine.explain import Explanation, explain_observed, share
 from gru_props.engine.model import Context, Failure
 from gru_props.stack import terms
 from gru_props.stack.bugs import hints_for
@@ -56,11 +55,6 @@ def _with_upstream(case: StackCase, s: Settings) -> StackCase:
     return case.replace(dout=dout, dh_n=rng.standard_normal(case.h0.shape))
 
 
-@dataclasses.dataclass(frozen=True)
-class Explanation:
-    slips: Tuple[str, ...]
-    convention: Convention
-    cases: int
 
 
 class StackModel:
@@ -146,43 +140,22 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
     shown_obs = _observed(ctx, shown)
     if not shown_obs:
         return None
-    for known in ctx.extra.setdefault("explanations", []):
-        if all(_agrees(ctx, c, known.convention, frozenset(known.slips), o)[1] for c, o in shown_obs):
-            return known
-    cases = small_cases(s, ctx.bias)
-    if ctx.extra.get("gradient"):
-        cases = [_with_upstream(c, s) for c in cases]
-    search_obs = shown_obs[:1] + _observed(ctx, cases[:3])
-    confirm_obs = shown_obs[1:] + _observed(ctx, cases[3:])
-    best: Optional[Explanation] = None
-    for conv in ctx.conventions():
-        depth = 3 if best is None else len(best.slips) - 1
-        if depth < 1:
-            break
 
-        def score(slips: FrozenSet[str], conv: Convention = conv) -> Tuple[float, bool, bytes]:
-            total, exact = 0.0, True
-            outs: List[np.ndarray] = []
-            for case, out in search_obs:
-                sc, e = _agrees(ctx, case, conv, slips, out)
-                total, exact = total + sc, exact and e
-                outs.extend(terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv,
-                                          slips, s.padding))  # out and h_n: a slip may change h_n alone
-            return total / len(search_obs), exact, fingerprint(*outs)
+    def evaluate(case: StackCase, conv: Convention, slips: FrozenSet[str], out: Any
+                 ) -> Tuple[float, bool, Callable[[], Sequence[np.ndarray]]]:
+        sc, e = _agrees(ctx, case, conv, slips, out)
+        # out and h_n: a slip may change h_n alone
+        return sc, e, lambda: terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv,
+                                            slips, s.padding)
 
-        def confirm(slips: FrozenSet[str], conv: Convention = conv) -> object:
-            for i, (c, o) in enumerate(confirm_obs):
-                if not _agrees(ctx, c, conv, slips, o)[1]:
-                    search_obs.append(confirm_obs.pop(i))
-                    return GROW
-            return True
+    def more() -> Tuple[List[Tuple[StackCase, Any]], List[Tuple[StackCase, Any]]]:
+        cases = small_cases(s, ctx.bias)
+        if ctx.extra.get("gradient"):
+            cases = [_with_upstream(c, s) for c in cases]
+        return _observed(ctx, cases[:3]), _observed(ctx, cases[3:])
 
-        found = search(_vocabulary(ctx), terms.site, score, confirm, depth=depth, budget_seconds=20.0)
-        if found and (best is None or len(found) < len(best.slips)):
-            best = Explanation(tuple(found), conv, len(search_obs) + len(confirm_obs))
-    if best is not None:
-        ctx.extra["explanations"].append(best)
-    return best
+    return explain_observed(ctx, shown_obs, more, evaluate, lambda conv: _vocabulary(ctx), terms.site,
+                            remember_failure=False, budget_seconds=20.0)
 
 
 def diagnose(ctx: Context, failure: Failure) -> None:
