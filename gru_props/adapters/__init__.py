@@ -45,6 +45,13 @@ you write                                   your function receives
                                             it with ``step=True``)
 ==========================================  ==================================================
 
+Stacks (``check_implementation(fn, num_layers=..., bidirectional=..., lengths=...)``):
+``torch_layout``, ``keras_layout`` and ``named_weights`` also take the stack form
+``fn(x, h0, layers[, lengths])``, handing your function ``torch.nn.GRU``'s
+``state_dict`` names, a stack of Keras ``Bidirectional(GRU)`` layers' weights
+list with its initial states and mask, or a list per layer
+(``gru_props.adapters.stacked`` says exactly what).
+
 Options can also be given first, as a decorator: ``@keras_layout(reset_after=False)``.
 ``describe(fn)`` spells out how a function was wrapped, e.g.
 ``keras_layout(reset_after=False)(unbatched(my_gru))``, which rebuilds it.

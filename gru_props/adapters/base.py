@@ -151,6 +151,8 @@ class _Info:
     arg_names: Tuple[str, ...] = ()
     #: ... or as the elements of one list.
     element_names: Tuple[str, ...] = ()
+    #: In the stack form: ``(n, nd) -> (argument names, names of the weights list's elements)``.
+    stack_names: Optional[Callable[[int, int], Tuple[List[str], List[str]]]] = None
 
 
 def _info(fn: Any) -> Optional[_Info]:
@@ -287,12 +289,26 @@ def _wrap(fn: Any, *, name: str, kind: str, role: str,
           call: Callable[[Any, Any, Tuple[Any, ...], Tuple[Any, ...]], Any],
           requires: Optional[Mapping[str, Any]] = None,
           locate: Optional[Callable[[str, Sequence[int], int, int], List[Tuple[str, Tuple[int, ...]]]]] = None,
-          arg_names: Sequence[str] = (), element_names: Sequence[str] = ()) -> Callable[..., Any]:
+          arg_names: Sequence[str] = (), element_names: Sequence[str] = (),
+          stack: Optional[Callable[..., Any]] = None,
+          stack_locate: Optional[Callable[..., List[Tuple[str, Tuple[int, ...]]]]] = None,
+          stack_names: Optional[Callable[[int, int], Tuple[List[str], List[str]]]] = None) -> Callable[..., Any]:
+    """The wrapper of every adapter. ``stack``: its call in the stack form (``adapters.stacked``), when the
+    layout has one: ``stack(x, h0, layers, rest, bidirectional)``; the checks pass ``bidirectional=``."""
     _check_composition(kind, role, fn)
     merged = _merge_requires(kind, fn, requires or {})
 
     @functools.wraps(fn, updated=() if isinstance(fn, type) else functools.WRAPPER_UPDATES)
-    def wrapper(x: Any, h0: Any, params: Any, *rest: Any) -> Any:
+    def wrapper(x: Any, h0: Any, params: Any, *rest: Any, bidirectional: Optional[bool] = None) -> Any:
+        if is_stack_call(params):
+            if stack is None:
+                raise TypeError(f"{describe(wrapper)}: called with a list of {len(params)} layers (the stack form), "
+                                f"which {kind} does not take: torch_layout, keras_layout and named_weights do, "
+                                f"directly around your own function.")
+            return stack(x, h0, list(params), rest, bidirectional)
+        if bidirectional is not None:
+            raise TypeError(f"{describe(wrapper)}: bidirectional= belongs to the stack form (a list of layers); "
+                            f"got one {type(params).__name__}.")
         return call(x, h0, (params,), rest)
 
     if not hasattr(fn, "__name__"):  # a functools.partial or a callable instance
@@ -301,10 +317,24 @@ def _wrap(fn: Any, *, name: str, kind: str, role: str,
     setattr(wrapper, REQUIRES_ATTR, merged)
     wrapper.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
     setattr(wrapper, _INFO_ATTR, _Info(name, role, kind, call, wrapper, locate, tuple(arg_names),
-                                       tuple(element_names)))
+                                       tuple(element_names), stack_names))
     setattr(wrapper, LOCATE_ATTR, functools.partial(_locate_in, wrapper))
     setattr(wrapper, RECEIVED_ATTR, functools.partial(received, wrapper))
+    if stack is not None:
+        setattr(wrapper, STACK_AWARE_ATTR, True)
+        setattr(wrapper, STACK_LOCATE_ATTR, stack_locate)
     return wrapper
+
+
+def is_stack_call(params: Any) -> bool:
+    """Whether a wrapper was called in the stack form: a list (or tuple) of parameter objects."""
+    return isinstance(params, (list, tuple)) and len(params) > 0 and all(hasattr(p, "W_z") for p in params)
+
+
+#: On a wrapper that takes the stack form: the stack checks pass it ``bidirectional=``.
+STACK_AWARE_ATTR = "__gru_props_stack_aware__"
+#: On such a wrapper: ``locate("layers[i].U_n", index, D, H, bidirectional=...)`` in what your function receives.
+STACK_LOCATE_ATTR = "__gru_props_stack_locate__"
 
 
 #: On a wrapper: ``locate(name, index, D, H) -> [(name, index), ...]``, where an element of a quantity in
@@ -349,12 +379,12 @@ class _Captured(Exception):
 _capture = threading.local()
 
 
-def received(wrapper: Any, *args: Any) -> Optional[Received]:
+def received(wrapper: Any, *args: Any, **kwargs: Any) -> Optional[Received]:
     """Run the adapters on ``args`` up to your function's first call, and return what it would receive
     (None when the innermost adapter builds the call itself, as ``torch_cell`` does)."""
     _capture.on = True
     try:
-        wrapper(*args)
+        wrapper(*args, **kwargs)
     except _Captured as got:
         try:
             names = [p.name for p in inspect.signature(got.fn).parameters.values()
@@ -364,6 +394,14 @@ def received(wrapper: Any, *args: Any) -> Optional[Received]:
         values = tuple(_to_numpy_deep(a) for a in got.args)
         layout = [i.arg_names for i in _chain(wrapper) if i.arg_names]
         elements = [i.element_names for i in _chain(wrapper) if i.element_names]
+        chain = _chain(wrapper)
+        if len(args) > 2 and is_stack_call(args[2]) and chain and chain[0].stack_names is not None:
+            nd = 2 if kwargs.get("bidirectional") else 1
+            labels, element_names = chain[0].stack_names(len(args[2]), nd)
+            if len(values) in (3, 5):  # no lengths (the fourth slot) passed
+                labels = labels[:3] + labels[4:]
+            names = (names + labels[len(names):])[:len(values)] if len(names) < len(values) else names
+            return Received(got.fn, tuple(zip(names, values)), tuple(element_names))
         if len(names) < len(values) and layout and len(names) <= 2:  # fn(x, h0, *weights): the layout's names
             names = (names + ["x", "h0"][len(names):]) + list(layout[-1])
         extra = {1: ["dh_t"], 2: ["dhs", "dh_T"]}.get(len(values) - len(names), [])  # a backward call's

@@ -9,6 +9,7 @@ from gru_props.adapters import maps
 from gru_props.adapters.base import AS_DECORATOR, _check_bool, _check_fn
 from gru_props.adapters.named import map_adapter
 from gru_props.adapters.names import NameMap
+from gru_props.adapters.stacked import KerasScheme
 
 _KERAS = {True: NameMap(maps.KERAS, "the Keras layout"),
           False: NameMap(maps.KERAS_RESET_BEFORE, "the Keras layout (reset_after=False)")}
@@ -58,5 +59,5 @@ def keras_layout(fn: Any = AS_DECORATOR, *, reset_after: bool = True) -> Any:
         return functools.partial(keras_layout, reset_after=reset_after)
     _check_fn("keras_layout", fn, ", reset_after=False")
     name = "keras_layout" if reset_after else "keras_layout(reset_after=False)"
-    return map_adapter(fn, _KERAS[reset_after], pass_as="args", name=name, kind="keras_layout")
+    return map_adapter(fn, _KERAS[reset_after], pass_as="args", name=name, kind="keras_layout", scheme=KerasScheme())
 # ==================================================================== ONNX

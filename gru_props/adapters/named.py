@@ -26,6 +26,7 @@ from gru_props.adapters.base import (
     describe,
 )
 from gru_props.adapters.names import NameMap
+from gru_props.adapters.stacked import ListScheme, Scheme, stack_call, stack_locate, stack_names
 from gru_props.core.params import GRUParams
 
 #: How the arrays reach your function: positional arguments, one dict, one list, one object with attributes.
@@ -83,13 +84,17 @@ def _grad_items(expr: str, grads: Any, m: NameMap) -> Dict[str, Any]:
 
 
 def map_adapter(fn: Any, m: NameMap, *, pass_as: str, name: str, kind: str,
-                requires: Optional[Mapping[str, Any]] = None) -> Callable[..., Any]:
+                requires: Optional[Mapping[str, Any]] = None, scheme: Optional[Scheme] = None) -> Callable[..., Any]:
     """Wrap ``fn``, which takes the arrays of name map ``m`` (passed as ``pass_as``), into ``fn(x, h0, params)``.
 
     Forward: ``fn(x, h0, <arrays>)``; backward: ``fn(x, h0, <arrays>, dhs, dh_T)`` returning
-    ``(dx, dh0, grads)`` with grads by your names (see ``_grad_items``), converted back to fields.
+    ``(dx, dh0, grads)`` with grads by your names (see ``_grad_items``), converted back to fields. Called
+    with a list of layers, the stack form as ``scheme`` hands it (``adapters.stacked``; by default a list
+    with one entry per layer and direction, each as ``pass_as`` says).
     """
     expr = ""
+    if scheme is None:
+        scheme = ListScheme(lambda arrays, D, H: _passed(arrays, pass_as, m.label, D, H), pass_as)
 
     def call(x: Any, h0: Any, pargs: Tuple[Any, ...], bargs: Tuple[Any, ...]) -> Any:
         _, f = _params_arrays(expr, pargs)
@@ -111,7 +116,9 @@ def map_adapter(fn: Any, m: NameMap, *, pass_as: str, name: str, kind: str,
     wrapper = _wrap(fn, name=name, kind=kind, role="layout", call=call,
                     requires={**m.requires(), **(requires or {})}, locate=locate,
                     arg_names=m.names if pass_as == "args" else (),
-                    element_names=m.names if pass_as == "list" else ())
+                    element_names=m.names if pass_as == "list" else (),
+                    stack=stack_call(fn, m, scheme, lambda: expr, _grad_items), stack_locate=stack_locate(m, scheme),
+                    stack_names=stack_names(m, scheme))
     expr = describe(wrapper)
     return wrapper
 

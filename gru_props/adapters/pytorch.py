@@ -28,6 +28,7 @@ from gru_props.adapters.base import (
 )
 from gru_props.adapters.named import _grad_items, map_adapter
 from gru_props.adapters.names import NameMap
+from gru_props.adapters.stacked import TorchScheme
 from gru_props.core.params import _BIASES, _FIELDS, _RECURRENT, _WEIGHTS, GRUParams
 
 _TORCH = NameMap(maps.TORCH, "the PyTorch layout")
@@ -73,7 +74,7 @@ def torch_layout(fn: Callable[..., Any]) -> Callable[..., Any]:
     True
     """
     _check_fn("torch_layout", fn)
-    return map_adapter(fn, _TORCH, pass_as="args", name="torch_layout", kind="torch_layout")
+    return map_adapter(fn, _TORCH, pass_as="args", name="torch_layout", kind="torch_layout", scheme=TorchScheme())
 
 
 # =================================================================== Keras

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -307,6 +307,8 @@ def array_text(a: np.ndarray, indent: int = 8) -> str:
         return f"(empty, shape {a.shape})"
     if a.size > 200:
         return f"<array of shape {a.shape}, {a.dtype}; see the counterexample attribute>"
+    if a.dtype.kind in "iub":  # lengths, a mask: as they are, not as floats
+        return re.sub(r"\n\s*\n", "\n", np.array2string(a, separator=", ")).replace("\n", "\n" + " " * indent)
     text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
                            max_line_width=80, floatmode="maxprec", precision=17)
     text = re.sub(r"\n\s*\n", "\n", text)  # no blank lines between the blocks of a 3-D array
@@ -366,9 +368,11 @@ def _located(fn: Any, failure: Failure) -> Optional[str]:
             return user_place(fn, "dx_t", idx, case.D, case.H)
         if failure.parameter == "dh_prev":
             return user_place(fn, "dh_prev", idx, case.D, case.H)
-        return user_place(fn, name, idx, case.D, case.H, gradient=name not in ("dx", "dh0"))
+        return user_place(fn, name, idx, case.D, case.H, gradient=name not in ("dx", "dh0"),
+                          bidirectional=getattr(case, "bidirectional", None))
     if failure.mismatch is not None:
-        return user_place(fn, failure.mismatch.name, failure.mismatch.worst_abs_index, case.D, case.H)
+        return user_place(fn, failure.mismatch.name, failure.mismatch.worst_abs_index, case.D, case.H,
+                          bidirectional=getattr(case, "bidirectional", None))
     return None
 
 
@@ -386,7 +390,8 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
     message = failure.message[0].upper() + failure.message[1:]
     lines = [f"gru_props: {subject_name} failed property '{failure.property}' ({description}).",
              indent(message, 2), ""]
-    received = received_lines(fn, first_args) if fn is not None and first_args is not None else []
+    received = (received_lines(fn, first_args, _stack_kwargs(fn, failure.case))
+                if fn is not None and first_args is not None else [])
     state = "(shrunk)" if failure.shrunk else "(as found, not shrunk)"
     if received:
         lines.append(f"Counterexample {state}, in gru_props' names (W_* (D, H), U_* (H, H), b_* (H,)):")
@@ -464,12 +469,19 @@ def render_failure(contract: Any, subject_name: str, failure: Failure, hint_leve
     return "\n".join(lines), hints
 
 
-def received_lines(fn: Any, args: Sequence[Any]) -> List[str]:
+def _stack_kwargs(fn: Any, case: Any) -> Dict[str, Any]:
+    """What the stack checks tell a stack-aware wrapper besides the arguments (its direction count)."""
+    if getattr(fn, "__gru_props_stack_aware__", False) and hasattr(case, "bidirectional"):
+        return {"bidirectional": case.bidirectional}
+    return {}
+
+
+def received_lines(fn: Any, args: Sequence[Any], kwargs: Optional[Mapping[str, Any]] = None) -> List[str]:
     """What your own function received on ``args`` through its adapters, under its own names (one line per
     non-zero array, then one naming the zero ones); [] for a function without adapters (or one whose
     innermost adapter builds the call itself)."""
     get = getattr(fn, "__gru_props_received__", None)
-    got = get(*args) if callable(get) else None
+    got = get(*args, **(kwargs or {})) if callable(get) else None
     if got is None:
         return []
     lines, zero = [], []
@@ -502,15 +514,17 @@ def _flat_args(args: Sequence[Tuple[str, Any]], element_names: Sequence[str] = (
     return out
 
 
-def user_place(fn: Any, name: str, index: Sequence[int], D: int, H: int, gradient: bool = False) -> Optional[str]:
+def user_place(fn: Any, name: str, index: Sequence[int], D: int, H: int, gradient: bool = False,
+               bidirectional: Optional[bool] = None) -> Optional[str]:
     """Where ``name[index]`` (gru_props' terms) is in what your function receives or returns, when its
     adapters put it elsewhere (``weight_hh[8, 2]`` for ``U_n[2, 0]`` under torch_layout); else None. With
-    ``gradient``, the gradient of that parameter (``dWrx[1, 0]``, or "the gradient for weight_hh[8, 2]")."""
-    locate = getattr(fn, "__gru_props_locate__", None)
+    ``gradient``, the gradient of that parameter (``dWrx[1, 0]``, or "the gradient for weight_hh[8, 2]").
+    In the stack form (``bidirectional`` given), ``name`` is ``layers[i].U_n`` and so on."""
+    locate = getattr(fn, "__gru_props_locate__" if bidirectional is None else "__gru_props_stack_locate__", None)
     if not callable(locate):
         return None
     idx = tuple(int(i) for i in index)
-    places = locate(name, idx, D, H)
+    places = locate(name, idx, D, H) if bidirectional is None else locate(name, idx, D, H, bidirectional)
     if not places or places == [(name, idx)]:
         return None
     grad_name = getattr(fn, "__gru_props_grad_name__", None)

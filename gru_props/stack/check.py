@@ -64,6 +64,10 @@ class StackContract(Contract):
         self.settings = s
         self.gradient = gradient
         self.kind = "gradients" if gradient else "forward"
+        if gradient:
+            self.unknown_bug_advice = ("compare your backward with gru_props.level1.stack_backward (a plain loop "
+                                       "over layers and directions) and gru_props.level1.gru_backward(..., "
+                                       "lengths=...).")
 
     def subject(self, fn: Any, step: bool, caller: Caller, name: str) -> StackSubject:
         return StackSubject(fn, step, caller, name, with_lengths=self.settings.lengths, gradient=self.gradient)

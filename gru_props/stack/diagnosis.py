@@ -31,13 +31,26 @@ def detect(ctx: Context) -> None:
             continue
         best: Dict[Tuple[Convention, str], float] = {}
         for conv in ctx.candidates:
-            ref = terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv, (), s.padding)
             with np.errstate(all="ignore"):
-                err = float(np.max(np.abs(out.states - ref[0]), initial=0.0))
+                err = _gradient_distance(out.arrays, case, conv) if out.arrays is not None else float(np.max(
+                    np.abs(out.states - terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional,
+                                                      conv, (), s.padding)[0]), initial=0.0))
             best[(conv, "reference")] = err if np.isfinite(err) else np.inf
         per_case.append(best)
     if per_case:
         ctx.primary = vote(per_case, ctx.candidates)
+
+
+def _gradient_distance(arrays: Dict[str, np.ndarray], case: StackCase, conv: Convention) -> float:
+    """The worst difference of a backward's gradients from convention ``conv``'s (a backward check's vote)."""
+    from gru_props.stack.gradients import _named
+    from gru_props.tiers import stack as tier_stack
+
+    layers = [conv.standard_params(p) for p in case.layers]
+    ref = _named(*tier_stack.readable_backward(case.x, case.h0, layers, case.dout, case.dh_n,
+                                               bidirectional=case.bidirectional, lengths=case.lengths,
+                                               reset_after=conv.reset_after), conv)
+    return max(float(np.max(np.abs(arrays[k] - v), initial=0.0)) for k, v in ref.items() if k in arrays)
 
 
 def detection_cases(ctx: Context) -> List[StackCase]:

@@ -124,6 +124,15 @@ class StackSubject(UserFunction):
         self.with_lengths = with_lengths
         self.gradient = gradient
 
+    def first_args(self, case: StackCase) -> Tuple[Any, ...]:
+        """What the function's first call on ``case`` receives (for the report's "as your function received it")."""
+        args: List[Any] = [case.x, case.h0, list(case.layers)]
+        if self.with_lengths:
+            args.append(case.lengths if case.lengths is not None else np.full(case.B, case.T, dtype=np.int64))
+        if self.gradient:
+            args += [case.dout, case.dh_n]
+        return tuple(args)
+
     def run(self, case: StackCase, check_mutation: bool = False, h0_none: bool = False) -> StackOutcome:
         x, h0 = case.x.copy(), case.h0.copy()
         layers = [writable_params(p) if check_mutation else copy.copy(p) for p in case.layers]
@@ -140,7 +149,7 @@ class StackSubject(UserFunction):
         else:
             convert = functools.partial(_forward_output, B=case.B, T=case.T, nd=case.nd, L=case.L, H=case.H)
         fn = self.fn
-        if getattr(fn, "__gru_props_stack_aware__", False):  # torch_module: told the direction count
+        if getattr(fn, "__gru_props_stack_aware__", False):  # torch_module, a layout adapter: told the directions
             fn = functools.partial(fn, bidirectional=case.bidirectional)
         result = self.caller.call(call_and_convert, fn, tuple(args), convert, _unreadable)
         if result.error is not None:
