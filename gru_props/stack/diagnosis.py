@@ -115,7 +115,10 @@ def _vocabulary(ctx: Context) -> List[str]:
     return names
 
 
-def _agrees(ctx: Context, case: StackCase, conv: Convention, slips: FrozenSet[str], out: Any) -> Tuple[float, bool]:
+def _agrees(ctx: Context, case: StackCase, conv: Convention, slips: FrozenSet[str], out: Any
+            ) -> Tuple[float, bool, Sequence[np.ndarray]]:
+    """How well the model with ``slips`` reproduces ``out`` (a share in [0, 1]), whether exactly, and the
+    model's own outputs."""
     s = settings_of(ctx)
     if ctx.extra.get("gradient"):
         from gru_props.stack.gradients import expected_gradients
@@ -129,12 +132,12 @@ def _agrees(ctx: Context, case: StackCase, conv: Convention, slips: FrozenSet[st
         for name, value in model.items():
             sc, e = share(out.arrays[name], value, allowed=gexp.allowed[name], reference=gexp.arrays[name])
             total, exact = total + sc, exact and e
-        return total / len(model), exact
+        return total / len(model), exact, list(model.values())
     o, hn = terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv, slips, s.padding)
     exp = reference(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
     s1, e1 = share(out.states, o, axis=1, allowed=exp.allowed_out, reference=exp.out)
     s2, e2 = share(out.h_n, hn, allowed=exp.allowed_hn, reference=exp.h_n)
-    return 0.6 * s1 + 0.4 * s2, e1 and e2
+    return 0.6 * s1 + 0.4 * s2, e1 and e2, (o, hn)
 
 
 def _observed(ctx: Context, cases: Sequence[StackCase]) -> List[Tuple[StackCase, Any]]:
@@ -156,10 +159,8 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
 
     def evaluate(case: StackCase, conv: Convention, slips: FrozenSet[str], out: Any
                  ) -> Tuple[float, bool, Callable[[], Sequence[np.ndarray]]]:
-        sc, e = _agrees(ctx, case, conv, slips, out)
-        # out and h_n: a slip may change h_n alone
-        return sc, e, lambda: terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv,
-                                            slips, s.padding)
+        sc, e, arrays = _agrees(ctx, case, conv, slips, out)
+        return sc, e, lambda: arrays  # out and h_n (a slip may change h_n alone), or every gradient
 
     def more() -> Tuple[List[Tuple[StackCase, Any]], List[Tuple[StackCase, Any]]]:
         cases = small_cases(s, ctx.bias)
@@ -168,7 +169,7 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
         return _observed(ctx, cases[:3]), _observed(ctx, cases[3:])
 
     return explain_observed(ctx, shown_obs, more, evaluate, lambda conv: _vocabulary(ctx), terms.site,
-                            remember_failure=False, budget_seconds=20.0)
+                            budget_seconds=20.0)
 
 
 def diagnose(ctx: Context, failure: Failure) -> None:
