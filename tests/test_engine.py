@@ -587,3 +587,32 @@ def test_symmetric_mixing_of_batch_rows_is_caught_by_the_batch_property():
     with pytest.raises(ImplementationError) as info:
         check_implementation(mixes_rows, profile="ci", properties=["batch_rows_independent"])
     assert "row 0 alone" in str(info.value)
+
+
+def test_a_checks_cases_do_not_depend_on_what_else_was_imported(tmp_path, monkeypatch):
+    """Hypothesis mixes constants from every imported local module into generation; a check's cases must
+    depend only on its arguments, not on the test files (or other code) imported before it."""
+    import hashlib
+    import importlib
+    import sys
+
+    def cases_seen():
+        seen = []
+
+        def gru(x, h0, p):
+            seen.append(hashlib.sha1(x.tobytes() + h0.tobytes() + p.W_z.tobytes()).hexdigest())
+            return level1.gru_forward(x, h0, p, reset_after=False)
+
+        check_implementation(gru, reset_after=False, profile="ci", max_examples=40,
+                             properties=["matches_reference"])
+        return seen
+
+    before = cases_seen()
+    constants = ", ".join(repr(round(float(v), 4)) for v in np.linspace(-0.99, 0.99, 57))  # in range of the draws
+    (tmp_path / "lots_of_constants.py").write_text(f"VALUES = [{constants}]\nINTS = [1, 2, 3, 4, 5, 6, 7, 9]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("lots_of_constants")
+    try:
+        assert cases_seen() == before
+    finally:
+        sys.modules.pop("lots_of_constants", None)

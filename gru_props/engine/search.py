@@ -21,13 +21,14 @@ flaky answer that makes Hypothesis raise ``Flaky`` all become findings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import re
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
@@ -188,8 +189,9 @@ class Engine:
             chosen = settings(chosen, phases=[p for p in chosen.phases if p != Phase.shrink])
         try:
             try:
-                minimal = find(_guarded(prop.strategy), fails, settings=chosen,
-                               database_key=self.database_key(prop.name))
+                with without_local_constants():
+                    minimal = find(_guarded(prop.strategy), fails, settings=chosen,
+                                   database_key=self.database_key(prop.name))
             except BaseException as exc:
                 ours = interruption_in(exc)
                 if ours is None:
@@ -329,6 +331,49 @@ class Engine:
         shown = [f for f in self.recorded.values() if not f.extra.get("hidden")]
         failures = sorted(shown, key=lambda f: (_rank(f), order.get(f.property, 99)))
         return Outcome(results, failures, list(self.warnings.values()), complete, stop_reason)
+
+
+_constants_depth = 0
+
+
+@contextlib.contextmanager
+def without_local_constants() -> Iterator[None]:
+    """Hypothesis' searches here draw no constants from the code that happens to be imported.
+
+    Hypothesis (6.1xx) mixes into generation, now and then, literal constants
+    read from every *local* module imported so far (not site-packages). A
+    check's cases would then depend on what else the process imported (the
+    other test files run before it, an editable install of this package): the
+    same function, profile and seed could meet other cases and another
+    verdict. A check is reproducible only from what it is given, so during
+    its searches that pool is empty (Hypothesis' own global constants stay).
+    Without that internal hook (another Hypothesis version) nothing changes.
+    """
+    global _constants_depth
+    try:
+        from hypothesis.internal.conjecture import providers
+        getter, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+        from hypothesis.internal.constants_ast import Constants
+        empty = Constants()
+    except (ImportError, AttributeError):  # pragma: no cover - a Hypothesis without local constants
+        yield
+        return
+    if _constants_depth:
+        _constants_depth += 1
+        try:
+            yield
+        finally:
+            _constants_depth -= 1
+        return
+    _constants_depth = 1
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()  # (key -> permitted constants) computed with the local pool
+    try:
+        yield
+    finally:
+        providers._get_local_constants = getter
+        cache.cache.clear()
+        _constants_depth = 0
 
 
 @functools.lru_cache(maxsize=None)
