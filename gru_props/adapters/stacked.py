@@ -25,7 +25,8 @@ layout              what your stack function receives and returns
                     mask], dout, d_states)`` (d_states a list like initial_state) returns ``(dx,
                     d_initial_state, grads)``, grads a list like weights.
 ``named_weights``   ``fn(x, h0, layers[, lengths])`` with ``layers`` a list of L * nd entries, each your
-                    weights as ``pass_as`` says (a dict, a list, an object; a tuple for ``"args"``).
+(and the others)    weights as ``pass_as`` says (a dict, a list, an object; a tuple for ``"args"``, as for
+                    ``onnx_layout``'s (W, R, B) and ``concat_layout``); gradients a list like it.
 ==================  ==========================================================================================
 
 Keras' ``Bidirectional(GRU(..., return_sequences=True))`` writes zeros at masked steps (it sets
