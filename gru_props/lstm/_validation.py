@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 
-from gru_props.core.arrays import as_real_array, compute_dtype, describe_value
+from gru_props.core.arrays import (
+    as_real_array,
+    check_batch_state,
+    check_sequence,
+    check_upstream,
+    compute_dtype,
+    describe_value,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from gru_props.lstm._params import LSTMParams
@@ -32,25 +39,6 @@ def check_params(params: Any) -> None:
         )
 
 
-def _check_x(x: Any, params: "LSTMParams") -> np.ndarray:
-    D, H = params.D, params.H
-    arr = as_real_array("x", x)
-    if arr.ndim != 3:
-        hint = ""
-        if arr.ndim == 2:
-            hint = " For one example add the batch axis (x[None]); for one time step add the time axis (x[:, None, :])."
-        raise ValueError(
-            f"x: expected a 3-D array of shape (B, T, D) with D = {D}; got a {arr.ndim}-D "
-            f"array of shape {arr.shape}.{hint}"
-        )
-    if arr.shape[-1] != D:
-        raise ValueError(
-            f"x: expected shape (B, T, D) with D = {D} (params.W_i is (D, H) = ({D}, {H})); "
-            f"got {arr.shape}."
-        )
-    return arr
-
-
 def _as_state(name: str, value: Any) -> Optional[np.ndarray]:
     if value is None:
         return None
@@ -66,28 +54,9 @@ def _as_state(name: str, value: Any) -> Optional[np.ndarray]:
 def _check_state(name: str, arr: Optional[np.ndarray], x: np.ndarray, H: int,
                  dtype: np.dtype) -> np.ndarray:
     """A (B, H) state with B from x; None means zeros of ``dtype``."""
-    B, T, _ = x.shape
     if arr is None:
-        return np.zeros((B, H), dtype=dtype)
-    if arr.shape == (B, H):
-        return arr
-    hint = ""
-    if arr.shape == (H,):
-        hint = f" Add the batch axis: {name}[None, :] for B = 1."
-    elif arr.ndim == 3 and arr.shape[1:] == (B, H):
-        hint = (
-            f" This looks like PyTorch's (num_layers, B, H) state; pass {name}[0] for a "
-            f"single-layer LSTM."
-        )
-    elif arr.ndim == 2 and arr.shape == (T, H) and T != B:
-        hint = (
-            f" {name} has x's second axis as its batch: is x time-major (T, B, D)? "
-            f"gru_props expects batch-first x; pass x.transpose(1, 0, 2)."
-        )
-    raise ValueError(
-        f"{name}: expected shape (B, H) = ({B}, {H}), B read from x of shape (B, T, D) = "
-        f"{x.shape}; got {arr.shape}.{hint}"
-    )
+        return np.zeros((x.shape[0], H), dtype=dtype)
+    return check_batch_state(name, arr, x, H, "LSTM")
 
 
 def check_lstm_forward_args(
@@ -105,7 +74,7 @@ def check_lstm_forward_args(
         ValueError: wrong rank or a B, D or H that does not match.
     """
     check_params(params)
-    x = _check_x(x, params)
+    x = check_sequence(x, params.D, params.H, "params.W_i")
     h0, c0 = _as_state("h0", h0), _as_state("c0", c0)
     dtype = compute_dtype(x.dtype, params.dtype, *(a.dtype for a in (h0, c0) if a is not None))
     H = params.H
@@ -128,18 +97,7 @@ def check_lstm_backward_args(
     x, h0, c0, dtype = check_lstm_forward_args(x, h0, c0, params)
     B, T, _ = x.shape
     H = params.H
-    dhs_arr = as_real_array("dhs", dhs)
-    if dhs_arr.shape != (B, T, H):
-        hint = ""
-        if dhs_arr.shape == (T, B, H) and T != B:
-            hint = " dhs looks time-major (T, B, H); pass dhs.transpose(1, 0, 2)."
-        elif dhs_arr.shape == (B, H):
-            hint = (" That is the shape of a gradient of the final state: pass it as dh_T and "
-                    "np.zeros((B, T, H)) as dhs.")
-        raise ValueError(
-            f"dhs: expected shape (B, T, H) = ({B}, {T}, {H}) (dL/dhs, the shape of hs), B and T "
-            f"read from x of shape {x.shape}; got {dhs_arr.shape}.{hint}"
-        )
+    dhs_arr = check_upstream(dhs, x, H)
     dh_arr, dc_arr = _as_state("dh_T", dh_T), _as_state("dc_T", dc_T)
     dtype = compute_dtype(dtype, dhs_arr.dtype, *(a.dtype for a in (dh_arr, dc_arr) if a is not None))
     dh_arr = _check_state("dh_T", dh_arr, x, H, dtype)

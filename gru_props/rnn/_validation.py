@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 
-from gru_props.core.arrays import as_real_array, compute_dtype
+from gru_props.core.arrays import as_real_array, check_batch_state, check_sequence, check_upstream, compute_dtype
 from gru_props.core.arrays import describe_value as _describe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,46 +36,11 @@ def check_params(params: Any) -> None:
         )
 
 
-def _check_x(x: Any, params: "RNNParams") -> np.ndarray:
-    D, H = params.D, params.H
-    arr = as_real_array("x", x)
-    if arr.ndim != 3:
-        hint = ""
-        if arr.ndim == 2:
-            hint = " For one example add the batch axis (x[None]); for one time step add the time axis (x[:, None, :])."
-        raise ValueError(
-            f"x: expected a 3-D array of shape (B, T, D) with D = {D}; got a {arr.ndim}-D "
-            f"array of shape {arr.shape}.{hint}"
-        )
-    if arr.shape[-1] != D:
-        raise ValueError(
-            f"x: expected shape (B, T, D) with D = {D} (params.W is (D, H) = ({D}, {H})); "
-            f"got {arr.shape}."
-        )
-    return arr
-
-
-def _check_state(name: str, value: Any, x: np.ndarray, H: int, dtype: Optional[np.dtype]) -> Optional[np.ndarray]:
+def _check_state(name: str, value: Any, x: np.ndarray, H: int) -> Optional[np.ndarray]:
     """A (B, H) array with B from x; None stays None (the caller makes zeros)."""
     if value is None:
         return None
-    arr = as_real_array(name, value)
-    B, T, _ = x.shape
-    if arr.shape == (B, H):
-        return arr
-    hint = ""
-    if arr.shape == (H,):
-        hint = f" Add the batch axis: {name}[None, :] for B = 1."
-    elif arr.ndim == 3 and arr.shape[1:] == (B, H):
-        hint = (f" This looks like PyTorch's (num_layers, B, H) state; pass {name}[0] for a "
-                f"single-layer RNN.")
-    elif arr.ndim == 2 and arr.shape == (T, H) and T != B:
-        hint = (f" {name} has x's second axis as its batch: is x time-major (T, B, D)? "
-                f"gru_props expects batch-first x; pass x.transpose(1, 0, 2).")
-    raise ValueError(
-        f"{name}: expected shape (B, H) = ({B}, {H}), B read from x of shape (B, T, D) = "
-        f"{x.shape}; got {arr.shape}.{hint}"
-    )
+    return check_batch_state(name, as_real_array(name, value), x, H, "RNN")
 
 
 def check_rnn_forward_args(x: Any, h0: Any, params: "RNNParams") -> Tuple[np.ndarray, np.ndarray, np.dtype]:
@@ -91,8 +56,8 @@ def check_rnn_forward_args(x: Any, h0: Any, params: "RNNParams") -> Tuple[np.nda
         ValueError: wrong rank or a B, D or H that does not match.
     """
     check_params(params)
-    x = _check_x(x, params)
-    h = _check_state("h0", h0, x, params.H, None)
+    x = check_sequence(x, params.D, params.H, "params.W")
+    h = _check_state("h0", h0, x, params.H)
     dtype = compute_dtype(x.dtype, params.dtype, *(() if h is None else (h.dtype,)))
     if h is None:
         h = np.zeros((x.shape[0], params.H), dtype=dtype)
@@ -115,19 +80,8 @@ def check_rnn_backward_args(
     x, h0, dtype = check_rnn_forward_args(x, h0, params)
     B, T, _ = x.shape
     H = params.H
-    dhs_arr = as_real_array("dhs", dhs)
-    if dhs_arr.shape != (B, T, H):
-        hint = ""
-        if dhs_arr.shape == (T, B, H) and T != B:
-            hint = " dhs looks time-major (T, B, H); pass dhs.transpose(1, 0, 2)."
-        elif dhs_arr.shape == (B, H):
-            hint = (" That is the shape of a gradient of the final state: pass it as dh_T and "
-                    "np.zeros((B, T, H)) as dhs.")
-        raise ValueError(
-            f"dhs: expected shape (B, T, H) = ({B}, {T}, {H}) (dL/dhs, the shape of hs), B and T "
-            f"read from x of shape {x.shape}; got {dhs_arr.shape}.{hint}"
-        )
-    dh = _check_state("dh_T", dh_T, x, H, None)
+    dhs_arr = check_upstream(dhs, x, H)
+    dh = _check_state("dh_T", dh_T, x, H)
     dtype = compute_dtype(dtype, dhs_arr.dtype, *(() if dh is None else (dh.dtype,)))
     if dh is None:
         dh = np.zeros((B, H), dtype=dtype)
