@@ -50,6 +50,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from gru_props.core.rows import RowCache, rows
 from gru_props.lstm._params import LSTMParams
 from gru_props.lstm._validation import check_lstm_backward_args, check_lstm_forward_args
 
@@ -99,14 +100,7 @@ def _prepared(params: LSTMParams, dtype: np.dtype):
     return prepared
 
 
-def _rows(T: int, B: int, D: int, H: int, dtype: np.dtype) -> np.ndarray:
-    """The (T+1, B, H+D+1) buffer of rows [h_{t-1}, x_t, 1]; h and x unset."""
-    z = np.empty((T + 1, B, H + D + 1), dtype=dtype)
-    z[:, :, H + D] = 1
-    return z
-
-
-class LSTMCache:
+class LSTMCache(RowCache):
     """What ``lstm_forward`` computed, kept for ``lstm_backward``.
 
     A training step that would otherwise run the forward twice (once for the
@@ -133,29 +127,13 @@ class LSTMCache:
     The arrays a forward returns are the caller's own, never the cache's.
     """
 
-    def __init__(self) -> None:
-        self._key: Optional[Tuple[Any, ...]] = None
-        self._params: Optional[LSTMParams] = None
-        self._filled = False
-
-    def clear(self) -> None:
-        """Drop the buffers (the memory is freed when nothing else holds them)."""
-        self.__init__()  # type: ignore[misc]
-
-    def __repr__(self) -> str:
-        if not self._filled:
-            return "LSTMCache(empty)"
-        B, T, D, H, dt = self._key  # type: ignore[misc]
-        return f"LSTMCache(B={B}, T={T}, D={D}, H={H}, dtype={np.dtype(dt)})"
+    forward_call = "lstm_forward(x, h0, c0, params, cache=cache)"
+    params_kind = "LSTMParams"
+    upstream = "dhs, dh_T or dc_T"
 
     def _allocate(self, B: int, T: int, D: int, H: int, dtype: np.dtype) -> None:
-        key = (B, T, D, H, dtype.str)
-        self._filled = False
-        self._params = None
-        if key == self._key:
+        if self._reuse(B, T, D, H, dtype):
             return
-        self._key = key
-        self.z = _rows(T, B, D, H, dtype)  # [h_{t-1}, x_t, 1] per step; z[T, :, :H] = h_T
         self.r = np.empty((T, 4, B, H), dtype=dtype)  # tanh of the (halved) pre-activations
         self.s = np.empty((T, 3, B, H), dtype=dtype)  # i, f, o
         self.c = np.empty((T + 1, B, H), dtype=dtype)  # c_0 .. c_T
@@ -223,7 +201,7 @@ def _forward(
         np.copyto(cache.c[0], c0, casting="same_kind")
         r_l, s_l, tc_l, c_l = list(cache.r), list(cache.s), list(cache.tc), list(cache.c)
     else:
-        z = _rows(T, B, D, H, dtype)
+        z = rows(T, B, D, H, dtype)
         r1 = np.empty((4, B, H), dtype=dtype)
         s1 = np.empty((3, B, H), dtype=dtype)
         c1 = np.array(c0, dtype=dtype, order="C", copy=True)  # never aliases the caller's c0
@@ -269,8 +247,7 @@ def _forward(
     h_T = z[T, :, :H].copy()
     c_T = c_l[T].copy() if cache is not None else c_l[T]  # without a cache, this call's own
     if cache is not None:
-        cache._params = params
-        cache._filled = True
+        cache._fill(params)
     assert hs.shape == (B, T, H) and hs.dtype == dtype
     assert h_T.shape == (B, H) and h_T.dtype == dtype and c_T.dtype == dtype
     return hs, h_T, c_T
@@ -387,35 +364,4 @@ def _check_cache(cache: Any, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
         raise TypeError(
             f"cache: expected a gru_props.lstm.LSTMCache or None; got a {type(cache).__name__}."
         )
-    if not cache._filled:
-        raise ValueError(
-            "cache: it holds no forward. Call lstm_forward(x, h0, c0, params, cache=cache) "
-            "first, or pass cache=None to run the forward here."
-        )
-    B, T, D = x.shape
-    key = (B, T, D, params.H, dtype.str)
-    if cache._key != key:
-        cB, cT, cD, cH, cdt = cache._key  # type: ignore[misc]
-        raise ValueError(
-            f"cache: it holds a forward with B={cB}, T={cT}, D={cD}, H={cH} in {np.dtype(cdt)}; "
-            f"this backward has B={B}, T={T}, D={D}, H={params.H} in {dtype} (a float64 dhs, "
-            f"dh_T or dc_T makes a float32 backward run in float64). Pass arrays of the "
-            f"forward's dtype, or cache=None."
-        )
-    if cache._params is not params:
-        raise ValueError(
-            "cache: it holds a forward of another LSTMParams object. Run lstm_forward with "
-            "these params and this cache first, or pass cache=None."
-        )
-    H = params.H
-    for name, got, kept in (("x", x.transpose(1, 0, 2), cache.z[:T, :, H:H + D]),
-                            ("h0", h0, cache.z[0, :, :H]), ("c0", c0, cache.c[0])):
-        # Exact equality in the computation dtype (the cache holds the cast);
-        # NaNs compare equal only on the slow path, as they rarely occur.
-        got = np.asarray(got, dtype=dtype)
-        if not (np.array_equal(got, kept) or np.array_equal(got, kept, equal_nan=True)):
-            raise ValueError(
-                f"{name}: differs from the {name} of the forward that filled the cache (changed "
-                f"in place, or another array). Run lstm_forward again with cache=cache, or pass "
-                f"cache=None."
-            )
+    cache.check(x, h0, params, dtype, [("c0", c0, cache.c[0])] if cache._filled else [])

@@ -28,6 +28,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from gru_props.core.rows import RowCache
 from gru_props.rnn._params import RNNParams
 from gru_props.rnn._validation import check_rnn_backward_args, check_rnn_forward_args
 
@@ -54,14 +55,7 @@ def _prepared(params: RNNParams, dtype: np.dtype) -> Tuple[np.ndarray, np.ndarra
     return prepared  # type: ignore[return-value]
 
 
-def _rows(T: int, B: int, D: int, H: int, dtype: np.dtype) -> np.ndarray:
-    """The (T+1, B, H+D+1) buffer of rows [h_{t-1}, x_t, 1]; h and x unset."""
-    z = np.empty((T + 1, B, H + D + 1), dtype=dtype)
-    z[:, :, H + D] = 1
-    return z
-
-
-class RNNCache:
+class RNNCache(RowCache):
     """What ``rnn_forward`` computed, kept for ``rnn_backward``.
 
     A training step that would otherwise run the forward twice (once for the
@@ -87,29 +81,13 @@ class RNNCache:
     caller's own, never the cache's.
     """
 
-    def __init__(self) -> None:
-        self._key: Optional[Tuple[Any, ...]] = None
-        self._params: Optional[RNNParams] = None
-        self._filled = False
-
-    def clear(self) -> None:
-        """Drop the buffers (the memory is freed when nothing else holds them)."""
-        self.__init__()  # type: ignore[misc]
-
-    def __repr__(self) -> str:
-        if not self._filled:
-            return "RNNCache(empty)"
-        B, T, D, H, dt = self._key  # type: ignore[misc]
-        return f"RNNCache(B={B}, T={T}, D={D}, H={H}, dtype={np.dtype(dt)})"
+    forward_call = "rnn_forward(x, h0, params, cache=cache)"
+    params_kind = "RNNParams"
+    upstream = "dhs or dh_T"
 
     def _allocate(self, B: int, T: int, D: int, H: int, dtype: np.dtype) -> None:
-        key = (B, T, D, H, dtype.str)
-        self._filled = False
-        self._params = None
-        if key == self._key:
+        if self._reuse(B, T, D, H, dtype):
             return
-        self._key = key
-        self.z = _rows(T, B, D, H, dtype)  # [h_{t-1}, x_t, 1] per step; z[T, :, :H] = h_T
         self.da = np.empty((T * B, H), dtype=dtype)  # the backward's dL/d(pre-activation)
 
 
@@ -182,8 +160,7 @@ def _forward(x: np.ndarray, h0: np.ndarray, params: RNNParams, dtype: np.dtype, 
             matmul(h_l[t], U, a)  # h_{t-1} U
             add(a, p_t, a)  # + x_t W + b
             tanh(a, h_l[t + 1])
-    tape._params = params
-    tape._filled = True
+    tape._fill(params)
 
 
 def rnn_backward(
@@ -257,33 +234,5 @@ def _check_cache(cache: Any, x: np.ndarray, h0: np.ndarray, params: RNNParams, d
     """Raise unless ``cache`` holds the forward of exactly these arguments."""
     if not isinstance(cache, RNNCache):
         raise TypeError(f"cache: expected a gru_props.rnn.RNNCache or None; got a {type(cache).__name__}.")
-    if not cache._filled:
-        raise ValueError(
-            "cache: it holds no forward. Call rnn_forward(x, h0, params, cache=cache) first, "
-            "or pass cache=None to run the forward here."
-        )
-    B, T, D = x.shape
-    key = (B, T, D, params.H, dtype.str)
-    if cache._key != key:
-        cB, cT, cD, cH, cdt = cache._key  # type: ignore[misc]
-        raise ValueError(
-            f"cache: it holds a forward with B={cB}, T={cT}, D={cD}, H={cH} in {np.dtype(cdt)}; "
-            f"this backward has B={B}, T={T}, D={D}, H={params.H} in {dtype} (a float64 dhs or "
-            f"dh_T makes a float32 backward run in float64). Pass arrays of the forward's "
-            f"dtype, or cache=None."
-        )
-    if cache._params is not params:
-        raise ValueError(
-            "cache: it holds a forward of another RNNParams object. Run rnn_forward with these "
-            "params and this cache first, or pass cache=None."
-        )
-    H = params.H
-    for name, got, kept in (("x", x.transpose(1, 0, 2), cache.z[:T, :, H:H + D]),
-                            ("h0", h0, cache.z[0, :, :H])):
-        got = np.asarray(got, dtype=dtype)
-        if not (np.array_equal(got, kept) or np.array_equal(got, kept, equal_nan=True)):
-            raise ValueError(
-                f"{name}: differs from the {name} of the forward that filled the cache (changed "
-                f"in place, or another array). Run rnn_forward again with cache=cache, or pass "
-                f"cache=None."
-            )
+    cache.check(x, h0, params, dtype)
+
