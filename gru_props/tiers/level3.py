@@ -194,8 +194,9 @@ def gru_forward(
             is its first lengths[b] steps and the rest of x[b] is never read;
             hs[b, t] is zero for t >= lengths[b] and h_T[b] is the state after
             step lengths[b] - 1 (h0[b] when lengths[b] == 0). The batch is
-            sorted by length and each run of steps with the same sequences
-            active is one Level 3 pass over those rows (as a packed sequence).
+            sorted by length and run as a packed sequence: one pass over
+            time in which step t works on the sequences still active only
+            (``tiers.packed``), padding never projected nor stepped.
 
     Returns:
         ``(hs, h_T)``: hs (B, T, H) (or None), h_T (B, H); float32 if every
@@ -218,8 +219,9 @@ def gru_forward(
             raise ValueError(_NO_CACHE_WITH_LENGTHS)
         if chunk_size is not None:
             check_positive_int("chunk_size", chunk_size)
-        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=False)
-        return (run.hs if return_sequences else None), run.h_T
+        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=False,
+                            sequences=return_sequences)
+        return run.hs, run.h_T
     if cache is not None:
         if not isinstance(cache, GRUCache):
             raise TypeError(
