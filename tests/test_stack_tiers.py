@@ -263,6 +263,41 @@ def test_bad_stack_input_says_what_was_expected(tier):
         tier.gru_forward(x, None, l0, lengths=np.array([-1, 2]))
 
 
+@pytest.mark.parametrize("chunk_rows", [3, 2048], ids=["chunked", "one-chunk"])
+def test_level3_packed_pass_matches_level1_and_the_cached_runs(monkeypatch, chunk_rows):
+    """Level 3's forward without a cache is one pass whose active rows shrink (its input projection chunked
+    by packed rows); with a cache (the backward's) it is one pass per span of equal active rows. Both give
+    Level 1's results, in both directions, both conventions and dtypes, lengths 0 and T included."""
+    from gru_props.tiers import level3 as tier3
+
+    monkeypatch.setattr(tier3, "_CHUNK_ROWS", chunk_rows)
+    rng = np.random.default_rng(11)
+    for trial in range(16):
+        B, T, D, H = int(rng.integers(2, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        dtype = np.float32 if trial % 4 == 0 else np.float64
+        ra = bool(trial % 2)
+        lengths = rng.integers(0, T + 1, B)
+        lengths[0], lengths[-1] = T, 0
+        layers = [GRUParams.random(D if i < 2 else 2 * H, H, seed=100 * trial + i, dtype=dtype) for i in range(4)]
+        x = rng.standard_normal((B, T, D)).astype(dtype)
+        h0 = None if trial % 3 == 0 else rng.uniform(-1, 1, (4, B, H)).astype(dtype)
+        dout = rng.standard_normal((B, T, 2 * H)).astype(dtype)
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        want = level1.stack_forward(x, h0, layers, bidirectional=True, lengths=lengths, reset_after=ra)
+        got = level3.stack_forward(x, h0, layers, bidirectional=True, lengths=lengths, reset_after=ra)
+        for u, v in zip(want, got):
+            assert v.dtype == dtype
+            np.testing.assert_allclose(v, u, atol=tol)
+        assert not got[0][np.arange(T)[None, :] >= lengths[:, None]].any()
+        ga = level1.stack_backward(x, h0, layers, dout, None, bidirectional=True, lengths=lengths, reset_after=ra)
+        gb = level3.stack_backward(x, h0, layers, dout, None, bidirectional=True, lengths=lengths, reset_after=ra)
+        for u, v in zip(ga[:2], gb[:2]):
+            np.testing.assert_allclose(v, u, atol=10 * tol)
+        h_first = None if h0 is None else h0[0]
+        _, h_T = level3.gru_forward(x, h_first, layers[0], ra, lengths=lengths, return_sequences=False)
+        np.testing.assert_allclose(h_T, want[1][0], atol=tol)
+
+
 def test_level3_refuses_a_cache_with_lengths():
     from gru_props.level3 import GRUCache
 

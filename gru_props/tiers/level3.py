@@ -54,7 +54,7 @@ every state), then walks back over time:
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -194,8 +194,9 @@ def gru_forward(
             is its first lengths[b] steps and the rest of x[b] is never read;
             hs[b, t] is zero for t >= lengths[b] and h_T[b] is the state after
             step lengths[b] - 1 (h0[b] when lengths[b] == 0). The batch is
-            sorted by length and each run of steps with the same sequences
-            active is one Level 3 pass over those rows (as a packed sequence).
+            sorted by length and run as a packed sequence: one pass over
+            time in which step t works on the sequences still active only
+            (``tiers.packed``), padding never projected nor stepped.
 
     Returns:
         ``(hs, h_T)``: hs (B, T, H) (or None), h_T (B, H); float32 if every
@@ -218,8 +219,9 @@ def gru_forward(
             raise ValueError(_NO_CACHE_WITH_LENGTHS)
         if chunk_size is not None:
             check_positive_int("chunk_size", chunk_size)
-        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=False)
-        return (run.hs if return_sequences else None), run.h_T
+        run = packed.Packed(sys.modules[__name__], x, h0, params, dtype, reset_after, lengths, keep=False,
+                            sequences=return_sequences)
+        return run.hs, run.h_T
     if cache is not None:
         if not isinstance(cache, GRUCache):
             raise TypeError(
@@ -288,27 +290,9 @@ def _run(
     if return_sequences:
         hs = np.empty((B, T, H), dtype=dtype)
         states = hs.transpose(1, 0, 2)  # (T, B, H) view: each h_t written in place
-    n = np.empty((B, H), dtype=dtype)
-    d = np.empty((B, H), dtype=dtype)
     half = np.array(0.5, dtype=dtype)  # 0-d: no scalar conversion per call
-    if reset_after:
-        if gates:
-            g = np.empty((3, B, H), dtype=dtype)
-            g_n, g_zr, z, r = g[0], g[1:], g[1], g[2]
-        else:
-            g = np.empty((B, 3 * H), dtype=dtype)
-            g_n, g_zr, z, r = g[:, :H], g[:, H:], g[:, H:2 * H], g[:, 2 * H:]
-    else:
-        if gates:
-            g = np.empty((2, B, H), dtype=dtype)
-            g_zr, z, r = g, g[0], g[1]
-        else:
-            g = np.empty((B, 2 * H), dtype=dtype)
-            g_zr, z, r = g, g[:, :H], g[:, H:]
-        rh = np.empty((B, H), dtype=dtype)
-
+    bufs = [_step_buffers(B, H, dtype, reset_after, gates)]
     mm = np.matmul if gates else np.dot
-    add, mul, sub, tanh = np.add, np.multiply, np.subtract, np.tanh
 
     for t0 in range(0, T, chunk):
         c = min(chunk, T - t0)
@@ -332,38 +316,11 @@ def _run(
                 p_x = list(proj[:c, :, 2 * H:])
         if return_sequences:
             outs = list(states[t0:t0 + c])
+            prevs = [h] + outs[:-1]
         else:
-            outs = [h] * c
-
-        if reset_after:
-            for pa, px, out in zip(p_add, p_x, outs):
-                mm(h, U1, g)  # (h U_n, h U_z/2, h U_r/2)
-                add(g, pa, g)  # + (b_hn, x W_z/2 + b_z/2, x W_r/2 + b_r/2)
-                tanh(g_zr, g_zr)
-                mul(g_zr, half, g_zr)
-                add(g_zr, half, g_zr)  # z, r = sigmoid(...)
-                mul(r, g_n, n)  # r * (h U_n + b_hn)
-                add(n, px, n)  # + x W_n + b_n
-                tanh(n, n)
-                sub(h, n, d)
-                mul(d, z, d)
-                add(n, d, out)  # h_t = n + z * (h - n) = z * h + (1 - z) * n
-                h = out
-        else:
-            for pa, px, out in zip(p_add, p_x, outs):
-                mm(h, U1, g)  # (h U_z/2, h U_r/2)
-                add(g, pa, g)  # + (x W_z/2 + b_z/2, x W_r/2 + b_r/2)
-                tanh(g_zr, g_zr)
-                mul(g_zr, half, g_zr)
-                add(g_zr, half, g_zr)  # z, r = sigmoid(...)
-                mul(r, h, rh)
-                np.dot(rh, U2, n)  # (r * h) U_n
-                add(n, px, n)  # + x W_n + b_n + b_hn
-                tanh(n, n)
-                sub(h, n, d)
-                mul(d, z, d)
-                add(n, d, out)  # h_t = n + z * (h - n)
-                h = out
+            outs = prevs = [h] * c
+        _steps(reset_after, mm, U1, U2, half, p_add, p_x, prevs, outs, bufs * c)
+        h = outs[-1]
 
     # In the final-state mode h is this call's own buffer; otherwise copy it
     # out of the states so that h_T does not alias hs.
@@ -373,6 +330,69 @@ def _run(
         return None, h_T
     assert hs.shape == (B, T, H) and hs.dtype == dtype
     return hs, h_T
+
+
+def _step_buffers(B: int, H: int, dtype: np.dtype, reset_after: bool, gates: bool,
+                  store: Optional[np.ndarray] = None) -> Tuple[Any, ...]:
+    """A step's work buffers ``(g, g_n, g_zr, z, r, n, d, rh)`` for B rows (g_n None for reset_after=False, rh
+    None for True); ``store`` (flat, at least 6·B·H long) makes them views of its start, so that buffers for
+    fewer rows reuse the same (cache-resident) memory."""
+    ng = 3 if reset_after else 2
+    if store is None:
+        store = np.empty((ng + 3) * B * H, dtype=dtype)
+    a, b = ng * B * H, (ng + 1) * B * H
+    n = store[a:b].reshape(B, H)
+    d = store[b:b + B * H].reshape(B, H)
+    rh = None if reset_after else store[b + B * H:b + 2 * B * H].reshape(B, H)
+    g: np.ndarray
+    if gates:
+        g = store[:a].reshape(ng, B, H)
+        if reset_after:
+            return g, g[0], g[1:], g[1], g[2], n, d, rh
+        return g, None, g, g[0], g[1], n, d, rh
+    g = store[:a].reshape(B, ng * H)
+    if reset_after:
+        return g, g[:, :H], g[:, H:], g[:, H:2 * H], g[:, 2 * H:], n, d, rh
+    return g, None, g, g[:, :H], g[:, H:], n, d, rh
+
+
+def _steps(reset_after: bool, mm: Any, U1: np.ndarray, U2: Optional[np.ndarray], half: np.ndarray,
+           p_add: List[np.ndarray], p_x: List[np.ndarray], prevs: List[np.ndarray], outs: List[np.ndarray],
+           bufs: List[Tuple[Any, ...]]) -> None:
+    """The recurrence over the steps of one chunk: step i reads h_{t-1} = ``prevs[i]`` and its input
+    projection (``p_add[i]``: the blocks added to h U, ``p_x[i]``: the candidate's x W_n + b), works in
+    ``bufs[i]`` (``_step_buffers``) and writes h_t into ``outs[i]``, which may be ``prevs[i]`` itself: h_{t-1}
+    is read only before the last call writes h_t. Every list has one entry per step, all of one step's
+    arrays the same number of rows."""
+    add, mul, sub, tanh, dot = np.add, np.multiply, np.subtract, np.tanh, np.dot
+    if reset_after:
+        for pa, px, h, out, (g, g_n, g_zr, z, r, n, d, _) in zip(p_add, p_x, prevs, outs, bufs):
+            mm(h, U1, g)  # (h U_n, h U_z/2, h U_r/2)
+            add(g, pa, g)  # + (b_hn, x W_z/2 + b_z/2, x W_r/2 + b_r/2)
+            tanh(g_zr, g_zr)
+            mul(g_zr, half, g_zr)
+            add(g_zr, half, g_zr)  # z, r = sigmoid(...)
+            mul(r, g_n, n)  # r * (h U_n + b_hn)
+            add(n, px, n)  # + x W_n + b_n
+            tanh(n, n)
+            sub(h, n, d)
+            mul(d, z, d)
+            add(n, d, out)  # h_t = n + z * (h - n) = z * h + (1 - z) * n
+    else:
+        assert U2 is not None  # U_n, for reset_after=False
+        for pa, px, h, out, (g, _, g_zr, z, r, n, d, rh) in zip(p_add, p_x, prevs, outs, bufs):
+            mm(h, U1, g)  # (h U_z/2, h U_r/2)
+            add(g, pa, g)  # + (x W_z/2 + b_z/2, x W_r/2 + b_r/2)
+            tanh(g_zr, g_zr)
+            mul(g_zr, half, g_zr)
+            add(g_zr, half, g_zr)  # z, r = sigmoid(...)
+            mul(r, h, rh)
+            dot(rh, U2, n)  # (r * h) U_n
+            add(n, px, n)  # + x W_n + b_n + b_hn
+            tanh(n, n)
+            sub(h, n, d)
+            mul(d, z, d)
+            add(n, d, out)  # h_t = n + z * (h - n)
 
 
 # ------------------------------------------------------------------ backward

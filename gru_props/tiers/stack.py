@@ -34,9 +34,10 @@ Two implementations with one contract: ``readable_forward`` /
 ``level1.gru_forward`` / ``gru_backward``, to be read next to the definition
 above) and ``fast_forward`` / ``fast_backward`` (Level 3: each layer and
 direction one ``tiers.packed.Packed`` pass, reusing Level 3's prepared
-weights and keeping its caches for the backward, outputs written straight
-into the concatenated buffer). ``gru_props.level1`` and ``gru_props.level3``
-export them as ``stack_forward`` / ``stack_backward``.
+weights and keeping its caches for the backward, the reverse direction's
+flip folded into the pass's sorting gather and scatter, outputs written
+straight into the concatenated buffer). ``gru_props.level1`` and
+``gru_props.level3`` export them as ``stack_forward`` / ``stack_backward``.
 """
 
 from __future__ import annotations
@@ -235,14 +236,13 @@ def _fast(x: Any, h0: Any, layers: Any, bidirectional: Any, lengths: Any, reset_
     runs: List[Packed] = []
     inputs = []
     for k in range(L):
-        out = np.empty((B, T, nd * H), dtype=dtype)
+        # Each direction writes its states straight into its half (zeros where padding stays).
+        out = (np.empty if lengths is None else np.zeros)((B, T, nd * H), dtype=dtype)
         inputs.append(layer_input)
         for d in range(nd):
             i = k * nd + d
-            seq = layer_input if d == 0 else flip(layer_input, lengths)
-            run = Packed(level3, seq, h0[i].astype(dtype, copy=False), layers[i], dtype, reset_after, lengths, keep)
-            assert run.hs is not None
-            out[:, :, d * H:(d + 1) * H] = run.hs if d == 0 else flip(run.hs, lengths)
+            run = Packed(level3, layer_input, h0[i].astype(dtype, copy=False), layers[i], dtype, reset_after,
+                         lengths, keep, reverse=bool(d), out=out[:, :, d * H:(d + 1) * H])
             h_n[i] = run.h_T
             if keep:
                 runs.append(run)
@@ -277,9 +277,7 @@ def fast_backward(x: Any, h0: Any, layers: Sequence[GRUParams], dout: Any, dh_n:
         for d in range(nd):
             i = k * nd + d
             d_half = d_above[:, :, d * H:(d + 1) * H]
-            dx, dh0[i], grads[i] = runs[i].backward(d_half if d == 0 else flip(d_half, lengths), dh_n[i])
-            if d:
-                dx = flip(dx, lengths)
+            dx, dh0[i], grads[i] = runs[i].backward(d_half, dh_n[i])  # the reverse run flips inside
             d_input = dx if d_input is None else np.add(d_input, dx, out=d_input)
         d_above = d_input
     return d_above, dh0, tuple(grads)
