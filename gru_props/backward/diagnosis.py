@@ -162,18 +162,25 @@ class BackwardModel:
 
 
 _TIME_SLIPS = ("truncated_bptt", "grads_not_accumulated", "h_prev_wraparound", "dh_from_dhs_missing")
+#: Slips of a sequence that a one-step backward cannot have (its h_prev is given; there is no loop to reverse).
+_STEP_FREE = ("backward_loop_forward_in_time", terms.FORWARD_PREFIX + "input_shifted",
+              terms.FORWARD_PREFIX + "initial_state_ignored")
 
 
 def _vocabulary(ctx: Context, conv: Convention) -> List[str]:
     names = [s.name for s in terms.SLIPS_LIST if conv.reset_after in s.conventions]
+    recomputed = terms.FORWARD_PREFIX
     if ctx.subject.step:  # one step: nothing is carried in time or accumulated over it
-        names = [n for n in names if n not in _TIME_SLIPS and not n.endswith("_not_accumulated")]
+        names = [n for n in names if n not in _TIME_SLIPS and not n.endswith("_not_accumulated")
+                 and n not in _STEP_FREE]
     if len({c.reset_after for c in ctx.candidates}) > 1:
         names.remove("reset_convention_mixed")  # the other convention is a candidate of its own
     if not ctx.bias:
-        names = [n for n in names if n != "b_hn_not_gated" and not n.startswith("b_")]
+        names = [n for n in names if n != "b_hn_not_gated" and not n.startswith("b_")
+                 and not (n.startswith(recomputed) and any(k in n for k in ("bias", "b_hn")))]
     if ctx.zero_h0:
-        names = [n for n in names if n not in ("dh0_missing", "h_prev_zero_at_start", "h_prev_wraparound")]
+        names = [n for n in names if n not in ("dh0_missing", "h_prev_zero_at_start", "h_prev_wraparound",
+                                               recomputed + "initial_state_ignored")]
     return names
 
 
