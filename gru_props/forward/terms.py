@@ -182,9 +182,10 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
     Slip("interpolation_candidate_uses_z", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
          "h_t = z * h_(t-1) + z * n_t: the candidate is weighted by z instead of (1 - z)",
          "the weight of the candidate on the last line of your cell"),
-    Slip("interpolation_candidate_is_state", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
-         "h_t = z * h_(t-1) + (1 - z) * h_(t-1) = h_(t-1): the candidate term uses the previous state instead of "
-         "n_t, so the state never changes from h0", "which variable the candidate term of your last line uses"),
+    Slip("state_never_updated", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
+         "h_t = h_(t-1) at every step, so the state never changes from h0: the candidate term uses the previous "
+         "state instead of n_t (z * h + (1 - z) * h = h), or the update gate is 1 everywhere (a sigmoid that "
+         "returns 1)", "the candidate term of the last line of your cell, and the sigmoid of your z"),
     Slip("interpolation_terms_multiplied", "h", "z_t * h_{t-1} + (1 - z_t) * n_t", "wrong quantity", EQ_H,
          "h_t = (z * h_(t-1)) * ((1 - z) * n_t): the two terms of the interpolation are multiplied instead of "
          "added", "the operator between the two terms on the last line of your cell"),
@@ -391,7 +392,7 @@ def _interpolation(z: np.ndarray, r: np.ndarray, h: np.ndarray, n: np.ndarray, s
         return z * h + (1 - r) * n
     if "interpolation_candidate_uses_z" in slips:
         return z * h + z * n
-    if "interpolation_candidate_is_state" in slips:
+    if "state_never_updated" in slips:
         return z * h + (1 - z) * h
     if "interpolation_terms_multiplied" in slips:
         return (z * h) * ((1 - z) * n)
