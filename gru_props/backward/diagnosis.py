@@ -20,7 +20,7 @@ from gru_props.backward.properties import expected_gradients, reference_gradient
 from gru_props.core.params import _BIASES, _FIELDS, GRUParams
 from gru_props.engine.case import seeded_inputs
 from gru_props.engine.conventions import Convention, vote
-from gru_props.engine.explain import Explanation, explain_observed, named, share
+from gru_props.engine.explain import Explanation, explain_observed, matching, named, share
 from gru_props.engine.model import Context, Failure
 from gru_props.engine.overflow import explain_gradients, overflow
 from gru_props.engine.tolerance import precision_of
@@ -247,8 +247,27 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
                 _observed(ctx, confirmation_cases(ctx.bias, ctx.subject.step)
                           + _fresh_cases(ctx.bias, ctx.subject.step)))
 
+    def relevant(conv: Convention, observations: Sequence[Tuple[GradCase, Any]]) -> Callable[[str], bool]:
+        wrong = _wrong_outputs(ctx, conv, observations)
+        return lambda n: not terms.SLIPS[n].outputs or bool(wrong.intersection(terms.SLIPS[n].outputs))
+
     return explain_observed(ctx, shown_obs, more, evaluate, lambda conv: _vocabulary(ctx, conv),
-                            lambda n: terms.SLIPS[n].site, lambda found: named(found, terms.COMBINATIONS))
+                            lambda n: terms.SLIPS[n].site, lambda found: named(found, terms.COMBINATIONS),
+                            relevant=relevant)
+
+
+def _wrong_outputs(ctx: Context, conv: Convention, observations: Sequence[Tuple[GradCase, Any]]) -> set:
+    """The gradients (by name) the function gets wrong, against ``conv``'s reference, on any observation: a
+    slip that changes only others cannot be part of an explanation."""
+    wrong = set()
+    for case, out in observations:
+        model = model_gradients(case, conv, ())
+        exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
+        for name in _compared(ctx):
+            variants = [out.arrays[name]] if name not in out.tied else [out.tied[name][1], out.tied[name][3]]
+            if not all(matching(got, model[name], exp.allowed[name]).all() for got in variants):
+                wrong.add(name)
+    return wrong
 
 
 def apply(failure: Failure, found: Explanation, ctx: Context) -> None:

@@ -47,6 +47,8 @@ class Slip:
     hint: str
     conventions: Tuple[bool, ...] = (False, True)
     min_sizes: Tuple[int, int, int, int] = (1, 1, 0, 1)
+    #: the only outputs (``dx``, ``dh0``, parameter names) the slip can change; empty: any of them
+    outputs: Tuple[str, ...] = ()
 
 
 E_DH = "dL/dh_t = dhs[:, t] + dL/dh_t carried back from step t+1 (dh_T at the last step)"
@@ -117,7 +119,7 @@ SLIPS_LIST: Tuple[Slip, ...] = (
          "h_prev instead of r", "the product r * h_prev in your backward", conventions=(False,)),
     Slip("b_hn_not_gated", "db_hn", "sum(da_n * r)", "wrong quantity", E_PARAM,
          "db_hn is computed as sum(da_n), as if b_hn were outside the reset gate; with reset_after=True it is "
-         "inside, r * (h_prev U_n + b_hn)", "your db_hn", conventions=(True,)),
+         "inside, r * (h_prev U_n + b_hn)", "your db_hn", conventions=(True,), outputs=("b_hn",)),
     Slip("dh_prev_missing_z_path", "prev.z", "dh * z", "missing", E_PREV,
          "dL/dh_prev gets only the paths through the gates and the candidate: the direct path z * dh of the "
          "interpolation is missing", "the term z * dh in your dh_prev"),
@@ -129,25 +131,28 @@ SLIPS_LIST: Tuple[Slip, ...] = (
     Slip("dh_prev_missing_reset_gate_path", "prev.ur", "da_r U_r^T", "missing", E_PREV,
          "dL/dh_prev misses the path through the reset gate, da_r U_r^T", "the da_r @ U_r.T in your dh_prev"),
     Slip("dx_missing_z_path", "dx.z", "da_z W_z^T", "missing", E_DX,
-         "dL/dx leaves out the update gate's path da_z W_z^T", "your dx_t", min_sizes=(1, 1, 1, 1)),
+         "dL/dx leaves out the update gate's path da_z W_z^T", "your dx_t", min_sizes=(1, 1, 1, 1),
+         outputs=("dx",)),
     Slip("dx_missing_r_path", "dx.r", "da_r W_r^T", "missing", E_DX,
          "dL/dx leaves out the reset gate's path: dx = da_z W_z^T + da_n W_n^T", "your dx_t",
-         min_sizes=(1, 1, 1, 1)),
+         min_sizes=(1, 1, 1, 1), outputs=("dx",)),
     Slip("dx_missing_n_path", "dx.n", "da_n W_n^T", "missing", E_DX,
-         "dL/dx leaves out the candidate's path da_n W_n^T", "your dx_t", min_sizes=(1, 1, 1, 1)),
+         "dL/dx leaves out the candidate's path da_n W_n^T", "your dx_t", min_sizes=(1, 1, 1, 1),
+         outputs=("dx",)),
     Slip("dx_missing", "dx", "dL/dx", "missing", E_DX,
          "dL/dx is not returned: zeros come back (it is computed into an array that is never stored)",
-         "where your dx ends up", min_sizes=(1, 1, 1, 1)),
+         "where your dx ends up", min_sizes=(1, 1, 1, 1), outputs=("dx",)),
     Slip("dU_transposed", "dU", "h_{t-1}^T da", "transposed", E_PARAM,
          "the recurrent weight gradients are transposed: dU = da^T h_prev instead of h_prev^T da (the shapes "
-         "agree because U is square)", "the order of the product in your dU", min_sizes=(1, 1, 0, 2)),
+         "agree because U is square)", "the order of the product in your dU", min_sizes=(1, 1, 0, 2),
+         outputs=("U_z", "U_r", "U_n")),
     Slip("grads_not_accumulated", "accumulate", "sum over t", "missing", E_PARAM,
          "parameter gradients are assigned at each step (dW = ...) instead of accumulated (dW += ...): only "
          "the contribution of the last step visited, t = 0, survives", "the = where your dW needs +=",
-         min_sizes=(1, 2, 0, 1)),
+         min_sizes=(1, 2, 0, 1), outputs=_FIELDS),
     Slip("grads_averaged_over_batch", "batch", "the sum over the batch", "scaled", E_LOSS,
          "the parameter gradients are divided by the batch size B, while the loss is a sum over the batch",
-         "a division by B in your backward", min_sizes=(2, 1, 0, 1)),
+         "a division by B in your backward", min_sizes=(2, 1, 0, 1), outputs=_FIELDS),
     Slip("h_prev_wraparound", "h0.wrap", "h_{-1} = h0", "wrong quantity", E_DH0,
          "at t = 0 the backward uses hs[t - 1] = hs[-1], the last state, as h_prev instead of h0 (what the "
          "forward cached, r * h_prev, stays right)", "your h_prev at the first step"),
@@ -156,10 +161,11 @@ SLIPS_LIST: Tuple[Slip, ...] = (
          "the forward cached, r * h_prev, stays right)", "your h_prev at the first step"),
     Slip("dh0_missing", "dh0", "dL/dh0", "missing", E_DH0,
          "dL/dh0 is returned as zeros, not the gradient carried back to the initial state",
-         "what your backward returns as dh0", min_sizes=(1, 0, 0, 1)),
+         "what your backward returns as dh0", min_sizes=(1, 0, 0, 1), outputs=("dh0",)),
     Slip("dh0_is_first_state_gradient", "dh0", "dL/dh0", "wrong quantity", E_DH0,
          "dL/dh0 is returned as dL/dh_0, the gradient at the state after the first step (dhs[:, 0] plus what "
-         "is carried back to it), instead of the dh_prev of step 0", "which variable your backward returns as dh0"),
+         "is carried back to it), instead of the dh_prev of step 0", "which variable your backward returns as dh0",
+         outputs=("dh0",)),
     Slip("backward_loop_forward_in_time", "order", "t = T-1 .. 0", "wrong quantity", E_DH,
          "the backward loop visits t = 0 .. T-1 instead of T-1 .. 0: the gradient carried from one step goes to "
          "the next one in time instead of the previous one (dh_T reaches step 0)",
@@ -167,8 +173,8 @@ SLIPS_LIST: Tuple[Slip, ...] = (
     Slip("dn_uses_r", "dn", "dh * (1 - z)", "wrong quantity", E_DN,
          "dL/dn is dh * (1 - r), with the reset gate, instead of dh * (1 - z)", "which gate your dn uses"),
     Slip("dz_missing", "dz", "dh * (h_{t-1} - n)", "missing", E_DZ,
-         "dL/dz is zero: neither term of dh * (h_prev - n) is there, so the update gate's parameters get no "
-         "gradient", "your dz"),
+         "dL/dz is zero: nothing of dh * (h_prev - n) survives (both terms missing, or n written h_prev there), "
+         "so the update gate's parameters get no gradient", "your dz"),
     Slip("update_gate_sigmoid_derivative_missing_one_minus", "sigma'_z", "z (1 - z)", "wrong quantity", E_SIG,
          "the update gate's sigmoid derivative is written z instead of z (1 - z): the factor (1 - z) is missing",
          "your da_z"),
@@ -181,14 +187,15 @@ _OTHER_GATE = {"z": "r", "r": "z"}
 SLIPS_LIST += tuple(
     Slip(f"{kind}_{g}_gradient_from_{o}", f"from.{kind}_{g}", f"d{kind}_{g}", "wrong quantity", E_PARAM,
          f"d{kind}_{g} is accumulated from da_{o}, the {_GATE_LABEL[o]}'s pre-activation gradient, instead of "
-         f"da_{g}", f"which gradient your d{kind}_{g} is accumulated from")
+         f"da_{g}", f"which gradient your d{kind}_{g} is accumulated from",
+         outputs=(f"{kind}_{g}",))
     for g, o in _OTHER_GATE.items() for kind in ("W", "U", "b")
 )
 # Per-parameter accumulation: one parameter's gradient assigned instead of accumulated.
 SLIPS_LIST += tuple(
     Slip(f"{field}_not_accumulated", f"accumulate.{field}", f"the sum over t of d{field}", "missing", E_PARAM,
          f"d{field} is assigned at each step instead of accumulated: only the contribution of t = 0 survives",
-         f"the = where your d{field} needs +=", min_sizes=(1, 2, 0, 1))
+         f"the = where your d{field} needs +=", min_sizes=(1, 2, 0, 1), outputs=(field,))
     for field in _FIELDS
 )
 
@@ -196,7 +203,7 @@ SLIPS_LIST += tuple(
 SLIPS_LIST += tuple(
     Slip(f"{field}_gradient_negated", f"sign.{field}", f"d{field}", "negated", E_PARAM,
          f"d{field} has the wrong sign: accumulated with -= (or returned negated)",
-         f"the sign where your d{field} is accumulated")
+         f"the sign where your d{field} is accumulated", outputs=(field,))
     for field in _FIELDS
 )
 
