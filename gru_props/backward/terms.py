@@ -17,7 +17,10 @@ A *slip* changes one term (missing, negated, scaled, transposed, taken from
 the wrong quantity, added where it does not belong); ``backward(..., slips)``
 is this BPTT with a set of slips applied: a model of a buggy backward that
 can be run and compared with it. With no slip it is the reference (it agrees
-with Level 1 to rounding). The standard interpolation; a Chung-form function
+with Level 1 to rounding). A backward pass usually computes its own forward
+to cache the gates: every step slip of ``forward.terms`` is also a slip here,
+``forward_<name>``, whose model evaluates the right chain rule at the values
+of that wrong forward. The standard interpolation; a Chung-form function
 is relabelled by the caller (z -> 1 - z, its z gradients negated).
 """
 
@@ -222,7 +225,8 @@ SLIPS_LIST += tuple(
     Slip(f"{FORWARD_PREFIX}{f.name}", f"fwd.{f.site}", f.term, f.how, f"{f.equation} ({E_FWD})",
          f"the forward pass the backward computes for itself has a slip: {f.text}; the chain rule is the "
          "correct GRU's, evaluated at the values that wrong forward computes",
-         f"the forward pass inside your backward: {f.hint}")
+         f"the forward pass inside your backward: {f.hint}",
+         min_sizes=(1, 2, 0, 1) if f.name == "input_shifted" else (1, 1, 0, 1))
     for f in fterms.SLIPS_LIST if f.name not in _NOT_RECOMPUTED
 )
 
