@@ -21,6 +21,11 @@ Two sources of buggy functions:
   GRU (either convention) or a smaller or earlier combination on three probe
   cases (``--count`` prints what is left). The checks run on a deterministic
   sample: ``--pairs`` and ``--triples`` combinations per direction (0: all).
+  A vocabulary with more triples than ``--enumerate-limit`` (the backward
+  one, whose 131 slips make 732,290 in two conventions) is not enumerated:
+  the sample is drawn at random, each set kept when its model differs from
+  the references, from each of its own subsets' and from the sets drawn
+  before.
 * ``learner``: independent code (``tests/combos.py`` ``learner_forward``,
   reset before; ``tests/grad_zoo.py`` ``learner_backward``, both
   conventions), every pair and triple its ``forward_combinations`` /
@@ -181,6 +186,41 @@ def enumerate_distinct(source: str, kind: str, max_size: int = 3) -> Dict[int, L
     return out
 
 
+def sample_distinct(source: str, kind: str, want: Dict[int, int], seed: int
+                    ) -> Dict[int, List[Tuple[bool, Tuple[str, ...]]]]:
+    """size -> ``want[size]`` random (reset_after, slips) whose model differs from the references, from the
+    model of each of its own smaller subsets and from every set drawn before (same convention), on the probe
+    cases: for a vocabulary whose every triple is too many to run (``enumerate_distinct``). A set equal to
+    some unrelated smaller one is kept; its explanation by that smaller set is then an equivalent other set."""
+    cases = _probe_cases()
+    refs = _reference_prints(kind, cases)
+    vocab = vocabulary(source, kind)
+    rng = random.Random(seed)
+    prints: Dict[Tuple[bool, Tuple[str, ...]], Optional[str]] = {}
+
+    def fp(ra: bool, slips: Tuple[str, ...]) -> Optional[str]:
+        if (ra, slips) not in prints:
+            prints[(ra, slips)] = fingerprint(make(source, kind, ra, slips), kind, cases)
+        return prints[(ra, slips)]
+
+    out: Dict[int, List[Tuple[bool, Tuple[str, ...]]]] = defaultdict(list)
+    for size, n in sorted(want.items()):
+        seen: Dict[bool, set] = {ra: set(refs) for ra in conventions(source, kind)}
+        for _ in range(50 * max(n, 1)):
+            if len(out[size]) >= n:
+                break
+            ra = rng.choice(conventions(source, kind))
+            slips = tuple(sorted(rng.sample(vocab, size), key=vocab.index))
+            f = fp(ra, slips)
+            if f is None or f in seen[ra]:
+                continue
+            if any(fp(ra, sub) == f for k in range(1, size) for sub in itertools.combinations(slips, k)):
+                continue
+            seen[ra].add(f)
+            out[size].append((ra, slips))
+    return out
+
+
 def sample(items: Sequence[Any], n: int, seed: int) -> List[Any]:
     if n <= 0 or n >= len(items):
         return list(items)
@@ -320,6 +360,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--learner-pairs", type=int, default=0, help="pairs per direction, learner source (0: all)")
     ap.add_argument("--learner-triples", type=int, default=0, help="triples per direction, learner source (0: all)")
     ap.add_argument("--seed", type=int, default=16, help="seed of the sample")
+    ap.add_argument("--enumerate-limit", type=int, default=200_000,
+                    help="above this many triples (both conventions), draw the sample at random instead of "
+                         "enumerating every distinct combination first")
     ap.add_argument("--only", help="comma list of ids kind:reset_after:slip+slip[+slip]")
     ap.add_argument("--fresh", type=int, default=_shared.FRESH)
     ap.add_argument("--count", action="store_true", help="print how many distinct combinations exist and exit")
@@ -342,12 +385,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         for source in sources:
             for kind in kinds:
-                found = enumerate_distinct(source, kind)
                 n_pairs = 4 if args.quick else (args.pairs if source == "model" else args.learner_pairs)
                 n_triples = 4 if args.quick else (args.triples if source == "model" else args.learner_triples)
+                n_sets = len(candidate_sets(source, kind, 3)) * len(conventions(source, kind))
+                sampled = n_sets > args.enumerate_limit and n_pairs > 0 and n_triples > 0
+                if sampled:
+                    found = sample_distinct(source, kind, {2: n_pairs, 3: n_triples}, args.seed)
+                else:
+                    found = enumerate_distinct(source, kind)
                 pairs = sample(found[2], n_pairs, args.seed)
                 triples = sample(found[3], n_triples, args.seed + 1)
-                print(f"{source} {kind}: {len(vocabulary(source, kind))} slips; distinct pairs {len(found[2])} "
+                how = (f"{n_sets} triples in all, too many to enumerate: drawn at random, each distinct from the "
+                       "references, from its own subsets and from the sets drawn before; " if sampled else "")
+                print(f"{source} {kind}: {len(vocabulary(source, kind))} slips; {how}distinct pairs {len(found[2])} "
                       f"(by convention {dict(Counter(ra for ra, _ in found[2]))}), distinct triples "
                       f"{len(found[3])} (by convention {dict(Counter(ra for ra, _ in found[3]))}); checking "
                       f"{len(pairs)} pairs, {len(triples)} triples  [{total():.0f} s]", flush=True)

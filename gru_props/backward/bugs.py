@@ -309,7 +309,9 @@ def bug(name: str) -> Bug:
     """The words of a catalogue name: written here, or made from the slip's description."""
     if name in GRAD_BUGS:
         return GRAD_BUGS[name]
-    slip = terms.SLIPS[name]
+    slip = terms.describe(name)
+    if slip is None:
+        raise KeyError(name)
     return Bug(name, slip.text + ".", (
         f"Look at {slip.hint}.",
         f"The chain rule: {slip.equation}; here the term {slip.term} is {slip.how}.",

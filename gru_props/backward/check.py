@@ -113,7 +113,7 @@ class GradientContract(Contract):
         return _BEHAVIOUR_BUGS[name] if name in _BEHAVIOUR_BUGS else bugs.bug(name)
 
     def slip(self, name: str) -> Any:
-        return terms.SLIPS.get(name)
+        return terms.describe(name)
 
     def axes(self, name: str) -> str:
         return {"dx": "btd", "dx_t": "bd", "dh0": "bh", "dh_prev": "bh"}.get(name, "")

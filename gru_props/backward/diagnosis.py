@@ -20,7 +20,7 @@ from gru_props.backward.properties import expected_gradients, reference_gradient
 from gru_props.core.params import _BIASES, _FIELDS, GRUParams
 from gru_props.engine.case import seeded_inputs
 from gru_props.engine.conventions import Convention, vote
-from gru_props.engine.explain import Explanation, explain_observed, named, share
+from gru_props.engine.explain import Explanation, explain_observed, matching, named, share
 from gru_props.engine.model import Context, Failure
 from gru_props.engine.overflow import explain_gradients, overflow
 from gru_props.engine.tolerance import precision_of
@@ -162,18 +162,25 @@ class BackwardModel:
 
 
 _TIME_SLIPS = ("truncated_bptt", "grads_not_accumulated", "h_prev_wraparound", "dh_from_dhs_missing")
+#: Slips of a sequence that a one-step backward cannot have (its h_prev is given; there is no loop to reverse).
+_STEP_FREE = ("backward_loop_forward_in_time", terms.FORWARD_PREFIX + "input_shifted",
+              terms.FORWARD_PREFIX + "initial_state_ignored")
 
 
 def _vocabulary(ctx: Context, conv: Convention) -> List[str]:
     names = [s.name for s in terms.SLIPS_LIST if conv.reset_after in s.conventions]
+    recomputed = terms.FORWARD_PREFIX
     if ctx.subject.step:  # one step: nothing is carried in time or accumulated over it
-        names = [n for n in names if n not in _TIME_SLIPS and not n.endswith("_not_accumulated")]
+        names = [n for n in names if n not in _TIME_SLIPS and not n.endswith("_not_accumulated")
+                 and n not in _STEP_FREE]
     if len({c.reset_after for c in ctx.candidates}) > 1:
         names.remove("reset_convention_mixed")  # the other convention is a candidate of its own
     if not ctx.bias:
-        names = [n for n in names if n != "b_hn_not_gated" and not n.startswith("b_")]
+        names = [n for n in names if n != "b_hn_not_gated" and not n.startswith("b_")
+                 and not (n.startswith(recomputed) and any(k in n for k in ("bias", "b_hn")))]
     if ctx.zero_h0:
-        names = [n for n in names if n not in ("dh0_missing", "h_prev_zero_at_start", "h_prev_wraparound")]
+        names = [n for n in names if n not in ("dh0_missing", "h_prev_zero_at_start", "h_prev_wraparound",
+                                               recomputed + "initial_state_ignored")]
     return names
 
 
@@ -240,8 +247,27 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
                 _observed(ctx, confirmation_cases(ctx.bias, ctx.subject.step)
                           + _fresh_cases(ctx.bias, ctx.subject.step)))
 
+    def relevant(conv: Convention, observations: Sequence[Tuple[GradCase, Any]]) -> Callable[[str], bool]:
+        wrong = _wrong_outputs(ctx, conv, observations)
+        return lambda n: not terms.SLIPS[n].outputs or bool(wrong.intersection(terms.SLIPS[n].outputs))
+
     return explain_observed(ctx, shown_obs, more, evaluate, lambda conv: _vocabulary(ctx, conv),
-                            lambda n: terms.SLIPS[n].site, lambda found: named(found, terms.COMBINATIONS))
+                            lambda n: terms.SLIPS[n].site, lambda found: named(found, terms.COMBINATIONS),
+                            relevant=relevant)
+
+
+def _wrong_outputs(ctx: Context, conv: Convention, observations: Sequence[Tuple[GradCase, Any]]) -> set:
+    """The gradients (by name) the function gets wrong, against ``conv``'s reference, on any observation: a
+    slip that changes only others cannot be part of an explanation."""
+    wrong = set()
+    for case, out in observations:
+        model = model_gradients(case, conv, ())
+        exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
+        for name in _compared(ctx):
+            variants = [out.arrays[name]] if name not in out.tied else [out.tied[name][1], out.tied[name][3]]
+            if not all(matching(got, model[name], exp.allowed[name]).all() for got in variants):
+                wrong.add(name)
+    return wrong
 
 
 def apply(failure: Failure, found: Explanation, ctx: Context) -> None:

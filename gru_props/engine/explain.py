@@ -213,7 +213,9 @@ def explain_observed(ctx: Any, shown: Sequence[Tuple[Any, Any]],
                      more: Callable[[], Tuple[List[Tuple[Any, Any]], List[Tuple[Any, Any]]]],
                      evaluate: Evaluate, vocabulary: Callable[[Convention], Sequence[str]],
                      site: Callable[[str], str], name: Callable[[Tuple[str, ...]], Tuple[str, ...]] = tuple,
-                     remember_failure: bool = True, budget_seconds: float = 30.0) -> Optional[Explanation]:
+                     remember_failure: bool = True, budget_seconds: float = 30.0,
+                     relevant: Optional[Callable[[Convention, Sequence[Tuple[Any, Any]]], Callable[[str], bool]]]
+                     = None) -> Optional[Explanation]:
     """The smallest combination of slips that reproduces what a function returned, for every contract.
 
     ``shown``: (case, what the function returned) for the counterexample first, then the other cases the
@@ -223,6 +225,9 @@ def explain_observed(ctx: Any, shown: Sequence[Tuple[Any, Any]],
     set. With ``remember_failure``, a search that found nothing is remembered and not run again for the
     check's next failure (same vocabulary, same search and fresh cases: it would find nothing again, and
     cost seconds). ``name`` turns the slips found into catalogue names (named combinations).
+    ``relevant(conv, observations)``, given every search and confirmation observation, says which slips of the
+    vocabulary can be part of an explanation (a slip that changes only outputs the function gets right
+    everywhere cannot): the others are not tried.
     """
     def reproduces(slips: Sequence[str], conv: Convention) -> bool:
         return all(evaluate(c, conv, frozenset(slips), o)[1] for c, o in shown)
@@ -257,7 +262,11 @@ def explain_observed(ctx: Any, shown: Sequence[Tuple[Any, Any]],
                     return GROW
             return True
 
-        found = search(vocabulary(conv), site, score, confirm, depth=depth, budget_seconds=budget_seconds)
+        names = list(vocabulary(conv))
+        if relevant is not None:
+            keep = relevant(conv, search_obs + confirm_obs)
+            names = [n for n in names if keep(n)]
+        found = search(names, site, score, confirm, depth=depth, budget_seconds=budget_seconds)
         if found and (best is None or len(found) < len(best.slips)):
             best = Explanation(name(found), conv, len(search_obs) + len(confirm_obs))
     if best is not None:

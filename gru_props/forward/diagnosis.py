@@ -244,7 +244,8 @@ def explain_failure(ctx: Context, failure: Failure) -> Optional[Explanation]:
                  ) -> Tuple[float, bool, Callable[[], Sequence[np.ndarray]]]:
         model = terms.forward(case.x, case.h0, case.params, conv, slips)
         s, e = _agrees(ctx, case, conv, model, out)
-        return s, e, lambda: (model[0],)
+        # h_T too, where the function returns one: a slip of what is returned as h_T changes nothing else
+        return s, e, lambda: (model[0],) if out.h_T is None else (model[0], model[1])
 
     def more() -> Tuple[List[Tuple[GRUCase, Outcome]], List[Tuple[GRUCase, Outcome]]]:
         return (_observed(ctx, _search_cases(ctx.bias, ctx.subject.step)),

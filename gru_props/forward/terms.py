@@ -21,7 +21,7 @@ behaviour findings.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, FrozenSet, Iterable, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -173,6 +173,22 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
     Slip("interpolation_uses_r", "h", "z_t", "wrong quantity", EQ_H,
          "the new state mixes h_(t-1) and n_t with the reset gate r instead of the update gate z",
          "which gate the last line of your cell uses"),
+    Slip("interpolation_state_uses_r", "h", "z_t * h_{t-1}", "wrong quantity", EQ_H,
+         "h_t = r * h_(t-1) + (1 - z) * n_t: the state term is weighted by the reset gate r instead of z",
+         "which gate weighs h_prev on the last line of your cell"),
+    Slip("interpolation_candidate_uses_r", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
+         "h_t = z * h_(t-1) + (1 - r) * n_t: the candidate term is weighted by 1 - r, the reset gate, instead "
+         "of 1 - z", "which gate weighs the candidate on the last line of your cell"),
+    Slip("interpolation_candidate_uses_z", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
+         "h_t = z * h_(t-1) + z * n_t: the candidate is weighted by z instead of (1 - z)",
+         "the weight of the candidate on the last line of your cell"),
+    Slip("state_never_updated", "h", "(1 - z_t) * n_t", "wrong quantity", EQ_H,
+         "h_t = h_(t-1) at every step, so the state never changes from h0: the candidate term uses the previous "
+         "state instead of n_t (z * h + (1 - z) * h = h), or the update gate is 1 everywhere (a sigmoid that "
+         "returns 1)", "the candidate term of the last line of your cell, and the sigmoid of your z"),
+    Slip("interpolation_terms_multiplied", "h", "z_t * h_{t-1} + (1 - z_t) * n_t", "wrong quantity", EQ_H,
+         "h_t = (z * h_(t-1)) * ((1 - z) * n_t): the two terms of the interpolation are multiplied instead of "
+         "added", "the operator between the two terms on the last line of your cell"),
     Slip("initial_state_ignored", "h0", "h_{-1} = h0", "missing", EQ_SEQ,
          "the given h0 is not used: the recurrence starts from zeros", "what h is before your loop"),
     Slip("time_reversed", "x", "x[:, t]", "wrong quantity", EQ_SEQ,
@@ -185,6 +201,12 @@ SLIPS_LIST: Tuple[Slip, ...] = _gate_slips("z") + _gate_slips("r") + (
     Slip("states_shifted", "hs", "hs[:, t]", "wrong quantity", EQ_SEQ,
          "hs is off by one step: hs[:, t] holds h_{t-1} (h0 first, the last state missing)",
          "whether you store h before or after updating it"),
+    Slip("states_are_candidates", "hs.value", "hs[:, t] = h_t", "wrong quantity", EQ_SEQ,
+         "hs[:, t] holds the candidate n_t instead of the new state h_t (the recurrence and h_T are right)",
+         "which variable you store into hs"),
+    Slip("final_state_is_candidate", "h_T", "h_T = h_{T-1}", "wrong quantity", EQ_SEQ,
+         "the returned final state is the last candidate n_(T-1) instead of the last state h_(T-1) (hs is "
+         "right)", "which variable you return as the final state"),
     Slip("time_major_output", "hs", "hs[:, t]", "transposed", EQ_SEQ,
          "hs is returned time-major, (T, B, H), where the contract is batch-first (B, T, H); it only has the "
          "right shape when B == T", "the axis you stack the states on"),
@@ -220,7 +242,8 @@ def expand(slips: Iterable[str]) -> FrozenSet[str]:
     return explain.expand(slips, COMBINATIONS)
 #: Slips that concern the whole sequence rather than one step (a step function cannot show them).
 SEQUENCE_SLIPS = frozenset({"initial_state_ignored", "time_reversed", "time_reversed_output", "states_shifted",
-                            "time_major_output", "input_shifted"})
+                            "time_major_output", "input_shifted", "states_are_candidates",
+                            "final_state_is_candidate"})
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -289,20 +312,36 @@ def _pre(x_t: np.ndarray, h: np.ndarray, W: np.ndarray, U: np.ndarray, b: np.nda
     return a
 
 
-def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips: FrozenSet[str]) -> np.ndarray:
-    """One step of the standard-interpolation GRU (float64, ``p`` already in standard form) with ``slips``."""
+class Values(NamedTuple):
+    """What one step computes: the pre-activations, the gates and candidate as the code has them (``g`` is
+    the recurrent candidate term h_{t-1} U_n + b_hn before the reset gate), and the new state ``h``."""
+
+    a_z: np.ndarray
+    a_r: np.ndarray
+    a_n: np.ndarray
+    z: np.ndarray
+    r: np.ndarray
+    n: np.ndarray
+    g: np.ndarray
+    h: np.ndarray
+
+
+def values(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips: FrozenSet[str]) -> Values:
+    """One step of the standard-interpolation GRU (float64, ``p`` already in standard form) with ``slips``,
+    with what it computes on the way (a backward pass recomputing the forward uses these)."""
     (Wz, Uz), bz = _weights(p, "z", "update_gate", slips), p.b_z
     (Wr, Ur), br = _weights(p, "r", "reset_gate", slips), p.b_r
     if "gates_swapped" in slips:
         Wz, Uz, bz, Wr, Ur, br = Wr, Ur, br, Wz, Uz, bz
-    z = _activation(slips, "update_gate", _sigmoid)(_pre(x_t, h, Wz, Uz, bz, slips, "update_gate"))
-    r = _activation(slips, "reset_gate", _sigmoid)(_pre(x_t, h, Wr, Ur, br, slips, "reset_gate"))
+    a_z = _pre(x_t, h, Wz, Uz, bz, slips, "update_gate")
+    a_r = _pre(x_t, h, Wr, Ur, br, slips, "reset_gate")
+    z = _activation(slips, "update_gate", _sigmoid)(a_z)
+    r = _activation(slips, "reset_gate", _sigmoid)(a_r)
     if "update_gate_negated" in slips:
         z = -z
     if "reset_gate_negated" in slips:
         r = -r
-    if "reset_gate_ignored" in slips:
-        r = np.ones_like(h)
+    r_n = np.ones_like(h) if "reset_gate_ignored" in slips else r  # r as it enters the candidate
     W_n, U_n = _weights(p, "n", "candidate", slips)
     a = np.zeros(h.shape) if "candidate_input_missing" in slips else x_t @ W_n
     if "candidate_input_negated" in slips:
@@ -316,17 +355,23 @@ def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips:
     U_n = U_n.T if "candidate_recurrent_transposed" in slips else U_n
     after = (not reset_after) if "wrong_reset_convention" in slips else reset_after
     sign = -1.0 if "candidate_recurrent_negated" in slips else 1.0
+    g = h @ U_n + b_hn
     if "candidate_recurrent_missing" in slips:
         a = a + b_hn
     elif "b_hn_outside_reset_gate" in slips:
-        a = a + sign * r * (h @ U_n) + b_hn
+        a = a + sign * r_n * (h @ U_n) + b_hn
     elif after:
-        a = a + sign * r * (h @ U_n + b_hn)
+        a = a + sign * r_n * g
     else:
-        a = a + sign * (r * h) @ U_n + b_hn
+        a = a + sign * (r_n * h) @ U_n + b_hn
     n = _candidate(a, slips)
     if "candidate_negated" in slips:
         n = -n
+    return Values(a_z, a_r, a, z, r, n, g, _interpolation(z, r, h, n, slips))
+
+
+def _interpolation(z: np.ndarray, r: np.ndarray, h: np.ndarray, n: np.ndarray, slips: FrozenSet[str]
+                   ) -> np.ndarray:
     if "interpolation_uses_r" in slips:
         z = r
     if "reversed_interpolation" in slips:
@@ -341,7 +386,22 @@ def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips:
         return -z * h + (1 - z) * n
     if "interpolation_candidate_negated" in slips:
         return z * h - (1 - z) * n
+    if "interpolation_state_uses_r" in slips:
+        return r * h + (1 - z) * n
+    if "interpolation_candidate_uses_r" in slips:
+        return z * h + (1 - r) * n
+    if "interpolation_candidate_uses_z" in slips:
+        return z * h + z * n
+    if "state_never_updated" in slips:
+        return z * h + (1 - z) * h
+    if "interpolation_terms_multiplied" in slips:
+        return (z * h) * ((1 - z) * n)
     return z * h + (1 - z) * n
+
+
+def cell(x_t: np.ndarray, h: np.ndarray, p: GRUParams, reset_after: bool, slips: FrozenSet[str]) -> np.ndarray:
+    """One step of the standard-interpolation GRU (float64, ``p`` already in standard form) with ``slips``."""
+    return values(x_t, h, p, reset_after, slips).h
 
 
 def _candidate(a: np.ndarray, slips: FrozenSet[str]) -> np.ndarray:
@@ -369,11 +429,13 @@ def forward(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention,
         x = np.roll(x, 1, axis=1)  # step t reads x[:, t - 1]; step 0 reads x[:, -1] (Python's wraparound)
     B, T, _ = x.shape
     hs = np.empty((B, T, p.H))
+    h_T = h
     with np.errstate(all="ignore"):
         for t in range(T):
-            h = cell(x[:, t, :], h, p, conv.reset_after, s)
-            hs[:, t, :] = h
-    h_T = h
+            v = values(x[:, t, :], h, p, conv.reset_after, s)
+            h = v.h
+            hs[:, t, :] = v.n if "states_are_candidates" in s else h
+            h_T = v.n if "final_state_is_candidate" in s else h
     if "time_reversed_output" in s:
         hs = hs[:, ::-1, :]
     if "states_shifted" in s:
@@ -402,5 +464,5 @@ def applies(name: str, conv: Convention, step_form: bool) -> bool:
     return True
 
 
-__all__ = ["COMBINATIONS", "COMBINED", "SLIPS", "SLIPS_LIST", "SEQUENCE_SLIPS", "Slip", "applies", "cell", "describe",
-           "expand", "forward", "step"]
+__all__ = ["COMBINATIONS", "COMBINED", "SLIPS", "SLIPS_LIST", "SEQUENCE_SLIPS", "Slip", "Values", "applies", "cell",
+           "describe", "expand", "forward", "step", "values"]
