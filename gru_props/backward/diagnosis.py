@@ -17,7 +17,7 @@ from gru_props.backward import terms
 from gru_props.backward.bugs import GRAD_BUGS, hints_for
 from gru_props.backward.case import GradCase
 from gru_props.backward.properties import expected_gradients, reference_gradients, run
-from gru_props.core.params import _BIASES, _FIELDS, GRUParams
+from gru_props.core.params import _BIASES, _FIELDS, GRUParams, in_float64
 from gru_props.engine.case import seeded_inputs
 from gru_props.engine.conventions import Convention, vote
 from gru_props.engine.explain import Explanation, explain_observed, matching, named, share
@@ -123,7 +123,7 @@ def diagnose(ctx: Context, failure: Failure) -> None:
 
 def model_gradients(case: GradCase, conv: Convention, slips: Sequence[str]) -> Dict[str, np.ndarray]:
     """The gradients of the slip model in ``conv`` on ``case`` (Chung: relabelled back), by name."""
-    p = conv.standard_params(case.params.astype(np.float64))
+    p = conv.standard_params(in_float64(case.params))
     dx, dh0, g = terms.backward(case.x, case.h0, p, case.dhs, case.dh_T, conv.reset_after, slips)
     arrays = {"dx": dx, "dh0": dh0, **g.arrays()}
     if conv.chung:

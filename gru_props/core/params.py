@@ -29,7 +29,7 @@ import numpy as np
 
 from gru_props.core.arrays import as_real_array, check_positive_int, compute_dtype
 
-__all__ = ["GRUParams"]
+__all__ = ["GRUParams", "in_float64"]
 
 _WEIGHTS = ("W_z", "W_r", "W_n")
 _RECURRENT = ("U_z", "U_r", "U_n")
@@ -772,3 +772,12 @@ def _writable_copy(params: GRUParams) -> GRUParams:
         object.__setattr__(copy, name, np.array(arr, copy=True))
     object.__setattr__(copy, "_cache", _NoCache())
     return copy
+
+
+def in_float64(p: _P) -> _P:
+    """``p`` itself when every array is already float64, else ``p.astype(np.float64)``: for the models the
+    explanation searches run thousands of times (parameters are never written to there)."""
+    if all(a.dtype == np.float64 for a in p.arrays().values()):
+        return p
+    return p.astype(np.float64)
+

@@ -25,7 +25,7 @@ from typing import Callable, Dict, FrozenSet, Iterable, NamedTuple, Optional, Tu
 
 import numpy as np
 
-from gru_props.core.params import GRUParams
+from gru_props.core.params import GRUParams, in_float64
 from gru_props.engine import explain
 from gru_props.engine.conventions import Convention
 
@@ -420,7 +420,7 @@ def forward(x: np.ndarray, h0: np.ndarray, params: GRUParams, conv: Convention,
     s = expand(slips)
     x = np.asarray(x, dtype=np.float64)
     h = np.asarray(h0, dtype=np.float64)
-    p = conv.standard_params(params.astype(np.float64))
+    p = conv.standard_params(in_float64(params))
     if "initial_state_ignored" in s:
         h = np.zeros_like(h)
     if "time_reversed" in s:
@@ -449,7 +449,7 @@ def step(x_t: np.ndarray, h_prev: np.ndarray, params: GRUParams, conv: Conventio
          slips: Iterable[str] = ()) -> np.ndarray:
     """h_t of one step with ``slips`` (whole-sequence slips do not apply to a step)."""
     s = expand(slips) - SEQUENCE_SLIPS
-    p = conv.standard_params(params.astype(np.float64))
+    p = conv.standard_params(in_float64(params))
     with np.errstate(all="ignore"):
         return cell(np.asarray(x_t, dtype=np.float64), np.asarray(h_prev, dtype=np.float64), p,
                     conv.reset_after, s)

@@ -24,7 +24,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tup
 
 import numpy as np
 
-from gru_props.core.params import GRUParams
+from gru_props.core.params import GRUParams, in_float64
 from gru_props.engine.conventions import Convention
 from gru_props.forward import terms as cell_terms
 from gru_props.tiers import level1
@@ -141,13 +141,6 @@ def _run(x: np.ndarray, h0: np.ndarray, p: GRUParams, reset_after: bool, cell: F
     return hs, h
 
 
-def _float64(p: GRUParams) -> GRUParams:
-    """``p`` in float64 (itself when it already is: the explanation search runs a model thousands of times)."""
-    if all(a.dtype == np.float64 for a in p.arrays().values()):
-        return p
-    return p.astype(np.float64)
-
-
 def _order(L: int, nd: int) -> List[int]:
     """Direction-major position of each layer-major index: direction-major[i] is h0[d * L + k] for i = k*nd+d."""
     return [d * L + k for k in range(L) for d in range(nd)]
@@ -182,7 +175,7 @@ def forward(x: Any, h0: Any, layers: Sequence[GRUParams], lengths: Optional[np.n
         halves = []
         for d in range(nd):
             i = k * nd + d
-            p = conv.standard_params(_float64(layers[i]))
+            p = conv.standard_params(in_float64(layers[i]))
             if d == 0:
                 hs, h_T = _run(inp, h0[i], p, conv.reset_after, cell, lengths, "padding_leaks" not in s)
             elif "reverse_includes_padding" in s:
@@ -226,7 +219,7 @@ def backward(x: Any, h0: Any, layers: Sequence[GRUParams], lengths: Optional[np.
     h0 = np.zeros((L * nd, B, H)) if h0 is None else np.asarray(h0, dtype=np.float64)
     dout = np.asarray(dout, dtype=np.float64)
     dh_n = np.asarray(dh_n, dtype=np.float64)
-    ps = [conv.standard_params(_float64(p)) for p in layers]
+    ps = [conv.standard_params(in_float64(p)) for p in layers]
     used_h0 = np.zeros_like(h0) if "initial_state_ignored" in s else (h0[_order(L, nd)] if "h0_direction_major" in s
                                                                       else h0)
     if "h_n_direction_major" in s:
