@@ -392,9 +392,9 @@ def received(wrapper: Any, *args: Any, **kwargs: Any) -> Optional[Received]:
         except (TypeError, ValueError):
             names = []
         values = tuple(_to_numpy_deep(a) for a in got.args)
-        layout = [i.arg_names for i in _chain(wrapper) if i.arg_names]
-        elements = [i.element_names for i in _chain(wrapper) if i.element_names]
         chain = _chain(wrapper)
+        layout = [i.arg_names for i in chain if i.arg_names]
+        elements = [i.element_names for i in chain if i.element_names]
         if len(args) > 2 and is_stack_call(args[2]) and chain and chain[0].stack_names is not None:
             nd = 2 if kwargs.get("bidirectional") else 1
             labels, element_names = chain[0].stack_names(len(args[2]), nd)

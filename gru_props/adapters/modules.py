@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gru_props.adapters.base import _check_fn, _describe_value, _to_numpy
+from gru_props.adapters.stacked import infer_bidirectional
 from gru_props.core.params import GRUParams
 
 
@@ -42,7 +43,7 @@ def torch_module(factory: Callable[..., Any]) -> Callable[..., Any]:
         layers = list(layers)
         H, D = layers[0].H, layers[0].D
         if bidirectional is None:  # called outside a check: read it off the shapes where they tell
-            bidirectional = _bidirectional(layers, D, H)
+            bidirectional = infer_bidirectional(layers)
         nd = 2 if bidirectional else 1
         L = len(layers) // nd
         arrays = [np.asarray(x)] + [p.W_z for p in layers] + ([] if h0 is None else [np.asarray(h0)])
@@ -81,12 +82,3 @@ def torch_module(factory: Callable[..., Any]) -> Callable[..., Any]:
     stack.__wrapped__ = factory  # type: ignore[attr-defined]
     stack.__gru_props_stack_aware__ = True  # type: ignore[attr-defined]  # the check passes bidirectional=
     return stack
-
-
-def _bidirectional(layers: Any, D: int, H: int) -> bool:
-    """Whether ``layers`` are in pairs (forward, reverse), read off the input sizes; two layers with D = H
-    read as one bidirectional layer (pass ``bidirectional=`` to say otherwise: the checks do)."""
-    n = len(layers)
-    if n % 2 or layers[1].D != D:
-        return False
-    return n == 2 or layers[2].D == 2 * H

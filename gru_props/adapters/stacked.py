@@ -42,6 +42,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from gru_props.adapters.base import (
+    _any_writable,
     _backward_triple,
     _describe_value,
     _dims,
@@ -207,7 +208,7 @@ class KerasScheme(Scheme):
                         f"for each layer and direction, as model.get_weights() orders them); got {got}.")
 
     def state_in(self, h0: Any) -> Any:
-        return None if h0 is None else [h0[i] for i in range(np.shape(h0)[0])]
+        return None if h0 is None else list(h0)
 
     def state_out(self, expr: str, value: Any, what: str) -> Any:
         if isinstance(value, (list, tuple)):
@@ -266,7 +267,7 @@ def stack_call(fn: Any, m: NameMap, scheme: Scheme, expr: Callable[[], str],
             args += [bargs[0], scheme.state_in(bargs[1])]
         out = call_user(fn, *args)
         for (f, D, H), (user, _, _) in zip(fields, per_layer):
-            if any(isinstance(a, np.ndarray) and a.flags.writeable for a in f.values()):
+            if _any_writable(f):
                 _write_back(f, m.values_from_user(m.to_user(f, D, H), f, D, H), m.values_from_user(user, f, D, H))
         if not bargs:
             return scheme.outputs(e, out, len(layers))

@@ -119,8 +119,6 @@ def diagnose(ctx: Context, failure: Failure) -> None:
 
 
 # ------------------------------------------------------------------ explain
-
-
 def model_gradients(case: GradCase, conv: Convention, slips: Sequence[str]) -> Dict[str, np.ndarray]:
     """The gradients of the slip model in ``conv`` on ``case`` (Chung: relabelled back), by name."""
     p = conv.standard_params(in_float64(case.params))
@@ -197,14 +195,16 @@ def _agrees(ctx: Context, case: GradCase, conv: Convention, model: Dict[str, np.
     exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
     total, exact, n = 0.0, True, 0
     for name in _compared(ctx):
-        variants = [out.arrays[name]]
-        if name in out.tied:
-            variants = [out.tied[name][1], out.tied[name][3]]
-        for got in variants:
+        for got in _returned(out, name):
             s, e = share(got, model[name], axis=1 if name == "dx" else None, allowed=exp.allowed[name],
                          reference=exp.arrays[name])
             total, exact, n = total + s, exact and e, n + 1
     return total / max(n, 1), exact
+
+
+def _returned(out: Any, name: str) -> List[np.ndarray]:
+    """The function's gradient ``name``; both of a layout's disagreeing tied gradients where it has two."""
+    return [out.tied[name][1], out.tied[name][3]] if name in out.tied else [out.arrays[name]]
 
 
 def _observed(ctx: Context, cases: Sequence[GradCase]) -> List[Tuple[GradCase, Any]]:
@@ -264,8 +264,7 @@ def _wrong_outputs(ctx: Context, conv: Convention, observations: Sequence[Tuple[
         model = model_gradients(case, conv, ())
         exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
         for name in _compared(ctx):
-            variants = [out.arrays[name]] if name not in out.tied else [out.tied[name][1], out.tied[name][3]]
-            if not all(matching(got, model[name], exp.allowed[name]).all() for got in variants):
+            if not all(matching(got, model[name], exp.allowed[name]).all() for got in _returned(out, name)):
                 wrong.add(name)
     return wrong
 

@@ -308,9 +308,10 @@ def array_text(a: np.ndarray, indent: int = 8) -> str:
     if a.size > 200:
         return f"<array of shape {a.shape}, {a.dtype}; see the counterexample attribute>"
     if a.dtype.kind in "iub":  # lengths, a mask: as they are, not as floats
-        return re.sub(r"\n\s*\n", "\n", np.array2string(a, separator=", ")).replace("\n", "\n" + " " * indent)
-    text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
-                           max_line_width=80, floatmode="maxprec", precision=17)
+        text = np.array2string(a, separator=", ")
+    else:
+        text = np.array2string(np.asarray(a, dtype=np.float64), separator=", ", threshold=10**6,
+                               max_line_width=80, floatmode="maxprec", precision=17)
     text = re.sub(r"\n\s*\n", "\n", text)  # no blank lines between the blocks of a 3-D array
     return text.replace("\n", "\n" + " " * indent)
 

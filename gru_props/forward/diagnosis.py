@@ -148,8 +148,6 @@ def diagnose(ctx: Context, failure: Failure) -> None:
 
 
 # ------------------------------------------------------------------ explain
-
-
 class ForwardModel:
     """``err.bug_model`` of a forward check: the reference GRU of ``convention`` with ``slips`` applied, with
     the checked function's own contract (``fn(x, h0, params) -> (hs, h_T)``, or with ``step=True``

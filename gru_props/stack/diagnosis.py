@@ -32,25 +32,23 @@ def detect(ctx: Context) -> None:
         best: Dict[Tuple[Convention, str], float] = {}
         for conv in ctx.candidates:
             with np.errstate(all="ignore"):
-                err = _gradient_distance(out.arrays, case, conv) if out.arrays is not None else float(np.max(
-                    np.abs(out.states - terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional,
-                                                      conv, (), s.padding)[0]), initial=0.0))
+                err = _distance(ctx, case, conv, out, s)
             best[(conv, "reference")] = err if np.isfinite(err) else np.inf
         per_case.append(best)
     if per_case:
         ctx.primary = vote(per_case, ctx.candidates)
 
 
-def _gradient_distance(arrays: Dict[str, np.ndarray], case: StackCase, conv: Convention) -> float:
-    """The worst difference of a backward's gradients from convention ``conv``'s (a backward check's vote)."""
-    from gru_props.stack.gradients import _named
-    from gru_props.tiers import stack as tier_stack
+def _distance(ctx: Context, case: StackCase, conv: Convention, out: Any, s: Settings) -> float:
+    """The worst difference of what the function returned from convention ``conv``'s reference: the outputs of
+    a forward, every gradient of a backward (the references the properties compare with, cached per case)."""
+    if out.arrays is None:
+        ref = terms.forward(case.x, case.h0, case.layers, case.lengths, case.bidirectional, conv, (), s.padding)
+        return float(np.max(np.abs(out.states - ref[0]), initial=0.0))
+    from gru_props.stack.gradients import expected_gradients
 
-    layers = [conv.standard_params(p) for p in case.layers]
-    ref = _named(*tier_stack.readable_backward(case.x, case.h0, layers, case.dout, case.dh_n,
-                                               bidirectional=case.bidirectional, lengths=case.lengths,
-                                               reset_after=conv.reset_after), conv)
-    return max(float(np.max(np.abs(arrays[k] - v), initial=0.0)) for k, v in ref.items() if k in arrays)
+    exp = expected_gradients(ctx, case, conv, (case.dtype,) + tuple(out.dtypes))
+    return max(float(np.max(np.abs(out.arrays[k] - v), initial=0.0)) for k, v in exp.arrays.items())
 
 
 def detection_cases(ctx: Context) -> List[StackCase]:
@@ -66,7 +64,6 @@ def _with_upstream(case: StackCase, s: Settings) -> StackCase:
     if case.lengths is not None and s.padding != "zeros":
         dout = np.where(case.valid[:, :, None], dout, 0.0)
     return case.replace(dout=dout, dh_n=rng.standard_normal(case.h0.shape))
-
 
 
 

@@ -115,6 +115,11 @@ def _backward_output(value: Any, case: StackCase) -> StackOutcome:
     return StackOutcome(arrays=arrays, dtypes=tuple(dict.fromkeys(dtypes)))
 
 
+def _lengths_arg(case: StackCase, lengths: Optional[np.ndarray]) -> np.ndarray:
+    """The lengths a function checked with ``lengths=True`` receives: the case's, or every sequence full."""
+    return lengths if lengths is not None else np.full(case.B, case.T, dtype=np.int64)
+
+
 class StackSubject(UserFunction):
     """The user's stack function; ``with_lengths``: whether it takes ``lengths``; ``gradient``: a backward."""
 
@@ -128,7 +133,7 @@ class StackSubject(UserFunction):
         """What the function's first call on ``case`` receives (for the report's "as your function received it")."""
         args: List[Any] = [case.x, case.h0, list(case.layers)]
         if self.with_lengths:
-            args.append(case.lengths if case.lengths is not None else np.full(case.B, case.T, dtype=np.int64))
+            args.append(_lengths_arg(case, case.lengths))
         if self.gradient:
             args += [case.dout, case.dh_n]
         return tuple(args)
@@ -139,7 +144,7 @@ class StackSubject(UserFunction):
         lengths = None if case.lengths is None else case.lengths.copy()
         args: List[Any] = [x, None if h0_none else h0, layers]
         if self.with_lengths:
-            args.append(lengths if lengths is not None else np.full(case.B, case.T, dtype=np.int64))
+            args.append(_lengths_arg(case, lengths))
         dout = dh_n = None
         if self.gradient:
             assert case.dout is not None and case.dh_n is not None

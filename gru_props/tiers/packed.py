@@ -222,7 +222,7 @@ class Packed:
             t_idx = ends[j_idx] - 1 - t_idx
         x2 = np.ascontiguousarray(x, dtype=self.dtype).reshape(B * T, D)
         hp, h = run_packed(self.l3, x2, b_idx * T + t_idx, active.sum(axis=1), h0[order], self.params,
-                                    self.dtype, self.reset_after, sequences)
+                           self.dtype, self.reset_after, sequences)
         self.h_T = self._unsorted(h)
         self.hs = None
         if sequences:
